@@ -1,0 +1,329 @@
+package prov
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// DefaultMaxRecordBytes is the default limit on the size of one stored record.
+const DefaultMaxRecordBytes = 1 << 20
+
+// Record types. A record states one thing that happened; records are
+// immutable and corrections are new records.
+const (
+	TypeChange     = "change"     // a change to entities (rows, files, …) made by an activity
+	TypeActivity   = "activity"   // an activity began, ended or is described
+	TypeLineage    = "lineage"    // a pipeline run event (inputs, outputs)
+	TypeEntity     = "entity"     // an entity or a version of it is described
+	TypeQuarantine = "quarantine" // an entity is marked or cleared as poisoned
+	TypeKey        = "key"        // an agent's signing key is added, rotated or revoked
+	TypeAudit      = "audit"      // someone read provenance
+)
+
+// RecordTypes lists the accepted values of Record.Type.
+var RecordTypes = []string{TypeChange, TypeActivity, TypeLineage, TypeEntity, TypeQuarantine, TypeKey, TypeAudit}
+
+// Entity operations, as found in EntityRef.Op of generated entities.
+const (
+	OpInsert   = "insert"
+	OpUpdate   = "update"
+	OpDelete   = "delete" // the entity was invalidated (PROV wasInvalidatedBy)
+	OpTruncate = "truncate"
+	OpWrite    = "write" // a whole new version of a file, dataset or model
+)
+
+// Ops lists the accepted values of EntityRef.Op.
+var Ops = []string{OpInsert, OpUpdate, OpDelete, OpTruncate, OpWrite}
+
+// Record is one log entry in W3C PROV terms: an activity (how), associated
+// with an agent (by whom), used some entities and generated others (what),
+// at a time (when), for a reason (why), somewhere (where).
+//
+// The log stores the bytes a producer sent, exactly; Record is their decoded
+// form. Unknown fields are refused everywhere except in the free-form objects
+// Activity.Parameters and Attributes.
+type Record struct {
+	Type        string          `json:"type"`
+	ID          string          `json:"id,omitempty"`   // producer's event id: retries with the same id are one event
+	Time        time.Time       `json:"time"`           // when it happened (RFC 3339, with a zone)
+	Activity    *Activity       `json:"activity,omitempty"`
+	Agent       *Agent          `json:"agent,omitempty"`
+	Reason      string          `json:"reason,omitempty"` // why, in words
+	Ticket      string          `json:"ticket,omitempty"` // why, as a reference (issue, incident, change request)
+	Used        []EntityRef     `json:"used,omitempty"`
+	Generated   []EntityRef     `json:"generated,omitempty"`
+	Derivations []Derivation    `json:"derivations,omitempty"`
+	InformedBy  []string        `json:"informed_by,omitempty"` // ids of activities that informed this one
+	Attributes  json.RawMessage `json:"attributes,omitempty"`  // free-form object
+}
+
+// Activity is what produced or changed entities: a release, a migration, a
+// job run, a request, a script, a fix or a revert.
+type Activity struct {
+	ID          string          `json:"id"`
+	Kind        string          `json:"kind,omitempty"` // release, migration, job, run, request, script, fix, revert, …
+	Name        string          `json:"name,omitempty"`
+	Release     string          `json:"release,omitempty"`
+	CodeVersion string          `json:"code_version,omitempty"` // e.g. a git commit
+	Parent      string          `json:"parent,omitempty"`       // id of the enclosing activity (a migration's release)
+	Host        string          `json:"host,omitempty"`         // where
+	Service     string          `json:"service,omitempty"`      // where
+	Started     *time.Time      `json:"started,omitempty"`
+	Ended       *time.Time      `json:"ended,omitempty"`
+	Status      string          `json:"status,omitempty"` // running, succeeded, failed, …
+	ExitCode    *int            `json:"exit_code,omitempty"`
+	Command     []string        `json:"command,omitempty"`
+	Parameters  json.RawMessage `json:"parameters,omitempty"` // free-form object
+}
+
+// Agent is who is responsible: a user, a service account, a CI runner.
+type Agent struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind,omitempty"` // person, service, ci, …
+	Name string `json:"name,omitempty"`
+}
+
+// EntityRef names an entity that an activity used or generated. Row entities
+// are written pg:<db>/<schema>.<table>/<primary key as JSON>.
+type EntityRef struct {
+	ID      string   `json:"id"`
+	Op      string   `json:"op,omitempty"`      // generated only: insert, update, delete, truncate, write
+	Digest  string   `json:"digest,omitempty"`  // sha256:<64 hex> of the entity's content after the activity
+	Version string   `json:"version,omitempty"` // a version label, when the entity has one
+	Role    string   `json:"role,omitempty"`    // the part the entity played
+	Columns []string `json:"columns,omitempty"` // the columns (fields) that changed
+}
+
+// Derivation states that an entity (or some of its columns) was derived from
+// another (PROV wasDerivedFrom).
+type Derivation struct {
+	Generated   string   `json:"generated"`
+	Used        string   `json:"used"`
+	Columns     []string `json:"columns,omitempty"`      // columns of Generated
+	UsedColumns []string `json:"used_columns,omitempty"` // columns of Used they came from
+}
+
+var (
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	kindRE   = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+)
+
+// Field limits, so that one field cannot take the whole record budget silently.
+const (
+	maxIDLen   = 4096
+	maxTextLen = 64 << 10
+)
+
+// ParseRecord decodes and validates one record. It returns an *Error of kind
+// Invalid that names the field and says what is wrong; data is not retained.
+func ParseRecord(data []byte) (*Record, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, Errorf(Invalid, "empty record: want a JSON object")
+	}
+	if !utf8.Valid(data) {
+		return nil, Errorf(Invalid, "record is not valid UTF-8")
+	}
+	if data[0] != '{' {
+		return nil, Errorf(Invalid, "record must be a JSON object, got %s", jsonKindOf(data[0]))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var r Record
+	if err := dec.Decode(&r); err != nil {
+		return nil, decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, Errorf(Invalid, "unexpected data after the record's closing brace: one record per line")
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Validate checks the record's fields against the rules of docs/record.schema.json.
+func (r *Record) Validate() error {
+	v := &validator{}
+	switch {
+	case r.Type == "":
+		v.fail("type", "required: one of %s", strings.Join(RecordTypes, ", "))
+	case !slices.Contains(RecordTypes, r.Type):
+		v.fail("type", "unknown type %q: want one of %s", r.Type, strings.Join(RecordTypes, ", "))
+	}
+	if r.Time.IsZero() {
+		v.fail("time", `required: when it happened, RFC 3339 with a zone (e.g. "2026-01-02T03:04:05Z")`)
+	}
+	v.text("id", r.ID, maxIDLen)
+	v.text("reason", r.Reason, maxTextLen)
+	v.text("ticket", r.Ticket, maxIDLen)
+	if a := r.Activity; a != nil {
+		v.id("activity.id", a.ID)
+		v.kind("activity.kind", a.Kind)
+		for _, f := range []struct{ name, val string }{
+			{"activity.name", a.Name}, {"activity.release", a.Release}, {"activity.code_version", a.CodeVersion},
+			{"activity.parent", a.Parent}, {"activity.host", a.Host}, {"activity.service", a.Service},
+			{"activity.status", a.Status},
+		} {
+			v.text(f.name, f.val, maxIDLen)
+		}
+		if a.Started != nil && a.Ended != nil && a.Ended.Before(*a.Started) {
+			v.fail("activity.ended", "is before activity.started")
+		}
+		v.object("activity.parameters", a.Parameters)
+	}
+	if a := r.Agent; a != nil {
+		v.id("agent.id", a.ID)
+		v.kind("agent.kind", a.Kind)
+		v.text("agent.name", a.Name, maxIDLen)
+	}
+	for i, e := range r.Used {
+		v.entity(fmt.Sprintf("used[%d]", i), e, false)
+	}
+	for i, e := range r.Generated {
+		v.entity(fmt.Sprintf("generated[%d]", i), e, true)
+	}
+	for i, d := range r.Derivations {
+		v.id(fmt.Sprintf("derivations[%d].generated", i), d.Generated)
+		v.id(fmt.Sprintf("derivations[%d].used", i), d.Used)
+	}
+	for i, id := range r.InformedBy {
+		v.id(fmt.Sprintf("informed_by[%d]", i), id)
+	}
+	v.object("attributes", r.Attributes)
+	switch r.Type {
+	case TypeChange:
+		if len(r.Generated) == 0 {
+			v.fail("generated", "a change record must name at least one generated entity (what changed)")
+		}
+	case TypeActivity:
+		if r.Activity == nil {
+			v.fail("activity", "an activity record must describe its activity")
+		}
+	}
+	return v.err
+}
+
+type validator struct{ err error }
+
+func (v *validator) fail(field, format string, args ...any) {
+	if v.err == nil {
+		v.err = Errorf(Invalid, "field %q: %s", field, fmt.Sprintf(format, args...))
+	}
+}
+
+func (v *validator) text(field, s string, max int) {
+	if len(s) > max {
+		v.fail(field, "too long (%d bytes, at most %d)", len(s), max)
+	}
+}
+
+func (v *validator) id(field, s string) {
+	if strings.TrimSpace(s) == "" {
+		v.fail(field, "required: a non-empty identifier")
+		return
+	}
+	v.text(field, s, maxIDLen)
+}
+
+func (v *validator) kind(field, s string) {
+	if s != "" && !kindRE.MatchString(s) {
+		v.fail(field, "%q is not a kind: want a lower-case word such as migration, release, job, request, script, fix, revert", s)
+	}
+}
+
+func (v *validator) object(field string, raw json.RawMessage) {
+	if raw != nil && !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+		v.fail(field, "must be a JSON object")
+	}
+}
+
+func (v *validator) entity(field string, e EntityRef, generated bool) {
+	v.id(field+".id", e.ID)
+	switch {
+	case e.Op == "":
+	case !generated:
+		v.fail(field+".op", "only generated entities have an operation")
+	case !slices.Contains(Ops, e.Op):
+		v.fail(field+".op", "unknown operation %q: want one of %s", e.Op, strings.Join(Ops, ", "))
+	}
+	if e.Digest != "" && !digestRE.MatchString(e.Digest) {
+		v.fail(field+".digest", "%q is not a digest: want sha256: followed by 64 lower-case hex digits", e.Digest)
+	}
+	v.text(field+".version", e.Version, maxIDLen)
+	v.text(field+".role", e.Role, maxIDLen)
+	for i, c := range e.Columns {
+		if c == "" {
+			v.fail(fmt.Sprintf("%s.columns[%d]", field, i), "empty column name")
+		}
+	}
+}
+
+// decodeError turns encoding/json's errors into sentences that name the field.
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tim *time.ParseError
+	switch {
+	case errors.As(err, &syn):
+		return Errorf(Invalid, "malformed JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "record"
+		}
+		return Errorf(Invalid, "field %q: want %s, got %s", field, goTypeWord(typ.Type.String()), typ.Value)
+	case errors.As(err, &tim):
+		return Errorf(Invalid, `a time is not RFC 3339 with a zone (e.g. "2026-01-02T03:04:05Z"): %q`, tim.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return Errorf(Invalid, "malformed JSON: the record ends before its closing brace")
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return Errorf(Invalid, "unknown field %s: not part of a record (free-form data belongs in \"attributes\" or \"activity.parameters\")", f)
+	}
+	if strings.Contains(msg, "parsing time") {
+		return Errorf(Invalid, `a time is not RFC 3339 with a zone (e.g. "2026-01-02T03:04:05Z"): %s`, msg)
+	}
+	return Errorf(Invalid, "malformed record: %s", msg)
+}
+
+func goTypeWord(t string) string {
+	switch {
+	case t == "string":
+		return "a string"
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "*int"):
+		return "an integer"
+	case t == "time.Time", t == "*time.Time":
+		return "a time string (RFC 3339)"
+	case t == "json.RawMessage":
+		return "a JSON object"
+	}
+	return "an object"
+}
+
+func jsonKindOf(c byte) string {
+	switch {
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return "something that is not JSON"
+}

@@ -1,0 +1,377 @@
+// Package sqlite implements prov.Store on SQLite through a pure Go driver
+// (modernc.org/sqlite): one file, no setup, the embedded default.
+//
+// The database runs in WAL mode with synchronous=FULL, so a transaction that
+// Update has returned from is on disk. Writers are serialised by SQLite's
+// write lock (BEGIN IMMEDIATE); readers use their own connections and never
+// wait for a writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prov-dev/prov"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a prov.Store in one SQLite file.
+type Store struct {
+	path string
+	w    *sql.DB // one connection: the writer
+	r    *sql.DB // readers
+}
+
+var _ prov.Store = (*Store)(nil)
+
+// Options tune Open.
+type Options struct {
+	// Create allows Open to create the file when it does not exist.
+	Create bool
+}
+
+// Open opens (and with opts.Create, creates) the SQLite database at path and
+// applies the embedded schema migrations. A missing file without Create is an
+// error of kind NotFound.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, prov.Errorf(prov.Invalid, "sqlite: empty database path")
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !opts.Create {
+		return nil, prov.Errorf(prov.NotFound, "no Prov store at %s: run 'prov init' first, or pass --db", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, prov.Errorf(prov.NotFound, "cannot create %s: directory %s does not exist", path, dir)
+		}
+	}
+	dsn := func(lock string, extra ...string) string {
+		q := url.Values{}
+		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(30000)"}, extra...) {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", lock)
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn("immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", dsn("deferred", "query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{path: path, w: w, r: r}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// DB returns the writer's database handle, for tests and benchmarks that
+// need to reach the tables directly.
+func (s *Store) DB() *sql.DB { return s.w }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("open", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return wrap("read schema version", err)
+	}
+	if version > len(names) {
+		return prov.Errorf(prov.Conflict, "%s has schema version %d, newer than this prov knows (%d): upgrade prov", s.path, version, len(names))
+	}
+	for i := version; i < len(names); i++ {
+		b, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(b)); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			return wrap("migrate", err)
+		}
+	}
+	return wrap("migrate", tx.Commit())
+}
+
+// View implements prov.Store.
+func (s *Store) View(ctx context.Context, fn func(context.Context, prov.ReadTx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return wrap("begin", err)
+	}
+	defer tx.Rollback()
+	return fn(ctx, &txn{tx: tx})
+}
+
+// Update implements prov.Store.
+func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("begin", err)
+	}
+	defer tx.Rollback()
+	t := &txn{tx: tx}
+	defer t.close()
+	if err := fn(ctx, t); err != nil {
+		return err
+	}
+	return wrap("commit", tx.Commit())
+}
+
+type txn struct {
+	tx     *sql.Tx
+	insert *sql.Stmt
+}
+
+func (t *txn) close() {
+	if t.insert != nil {
+		t.insert.Close()
+	}
+}
+
+func (t *txn) Size(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(idx)+1, 0) FROM records").Scan(&n)
+	return n, wrap("size", err)
+}
+
+const entryColumns = "idx, data, hashes, type, COALESCE(event_id, ''), COALESCE(activity_id, ''), COALESCE(agent_id, ''), time"
+
+func scanEntry(sc interface{ Scan(...any) error }) (prov.Entry, error) {
+	var e prov.Entry
+	var us int64
+	err := sc.Scan(&e.Index, &e.Data, &e.Hashes, &e.Type, &e.EventID, &e.ActivityID, &e.AgentID, &us)
+	e.Time = time.UnixMicro(us).UTC()
+	return e, err
+}
+
+func (t *txn) Entry(ctx context.Context, index int64) (prov.Entry, error) {
+	e, err := scanEntry(t.tx.QueryRowContext(ctx, "SELECT "+entryColumns+" FROM records WHERE idx = ?", index))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, prov.Errorf(prov.NotFound, "no record at index %d", index)
+	}
+	return e, wrap("read record", err)
+}
+
+func (t *txn) Entries(ctx context.Context, from, to int64, fn func(prov.Entry) error) error {
+	rows, err := t.tx.QueryContext(ctx, "SELECT "+entryColumns+" FROM records WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
+	if err != nil {
+		return wrap("read records", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return wrap("read records", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return wrap("read records", rows.Err())
+}
+
+func (t *txn) Hashes(ctx context.Context, indexes []int64) ([][]byte, error) {
+	if len(indexes) == 0 {
+		return nil, nil
+	}
+	q := "SELECT idx, hashes FROM records WHERE idx IN (?" + strings.Repeat(",?", len(indexes)-1) + ")"
+	args := make([]any, len(indexes))
+	for i, x := range indexes {
+		args[i] = x
+	}
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("read hashes", err)
+	}
+	defer rows.Close()
+	found := make(map[int64][]byte, len(indexes))
+	for rows.Next() {
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, wrap("read hashes", err)
+		}
+		found[idx] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("read hashes", err)
+	}
+	out := make([][]byte, len(indexes))
+	for i, x := range indexes {
+		h, ok := found[x]
+		if !ok {
+			return nil, prov.Errorf(prov.NotFound, "no record at index %d", x)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+func (t *txn) Checkpoints(ctx context.Context, fn func(prov.Checkpoint) error) error {
+	rows, err := t.tx.QueryContext(ctx, "SELECT size, root, note, created FROM checkpoints ORDER BY size")
+	if err != nil {
+		return wrap("read checkpoints", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanCheckpoint(rows)
+		if err != nil {
+			return wrap("read checkpoints", err)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return wrap("read checkpoints", rows.Err())
+}
+
+func scanCheckpoint(sc interface{ Scan(...any) error }) (prov.Checkpoint, error) {
+	var c prov.Checkpoint
+	var root []byte
+	var us int64
+	if err := sc.Scan(&c.Size, &root, &c.Note, &us); err != nil {
+		return c, err
+	}
+	if len(root) != prov.HashSize {
+		return c, prov.Errorf(prov.Tampered, "checkpoint at size %d: stored root is %d bytes, not %d", c.Size, len(root), prov.HashSize)
+	}
+	copy(c.Root[:], root)
+	c.Created = time.UnixMicro(us).UTC()
+	return c, nil
+}
+
+func (t *txn) LatestCheckpoint(ctx context.Context) (prov.Checkpoint, error) {
+	c, err := scanCheckpoint(t.tx.QueryRowContext(ctx, "SELECT size, root, note, created FROM checkpoints ORDER BY size DESC LIMIT 1"))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, prov.Errorf(prov.NotFound, "the log has no checkpoint yet")
+	}
+	return c, wrap("read checkpoint", err)
+}
+
+func (t *txn) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := t.tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, wrap("read setting", err)
+}
+
+func (t *txn) Append(ctx context.Context, entries []prov.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	size, err := t.Size(ctx)
+	if err != nil {
+		return err
+	}
+	if t.insert == nil {
+		t.insert, err = t.tx.PrepareContext(ctx, "INSERT INTO records (idx, data, hashes, type, event_id, activity_id, agent_id, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+		if err != nil {
+			return wrap("append", err)
+		}
+	}
+	for i, e := range entries {
+		if e.Index != size+int64(i) {
+			return prov.Errorf(prov.Conflict, "append: entry index %d does not continue the log at %d", e.Index, size+int64(i))
+		}
+		_, err := t.insert.ExecContext(ctx, e.Index, e.Data, e.Hashes, e.Type, null(e.EventID), null(e.ActivityID), null(e.AgentID), e.Time.UnixMicro())
+		if err != nil {
+			if isConstraint(err) && e.EventID != "" {
+				return prov.Errorf(prov.Conflict, "append: event id %q is already in the log", e.EventID)
+			}
+			return wrap("append", err)
+		}
+	}
+	return nil
+}
+
+func (t *txn) PutCheckpoint(ctx context.Context, c prov.Checkpoint) error {
+	_, err := t.tx.ExecContext(ctx, "INSERT INTO checkpoints (size, root, note, created) VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+		c.Size, c.Root[:], c.Note, c.Created.UnixMicro())
+	return wrap("store checkpoint", err)
+}
+
+func (t *txn) SetMeta(ctx context.Context, key, value string) error {
+	_, err := t.tx.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+	return wrap("store setting", err)
+}
+
+func null(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func isConstraint(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_CONSTRAINT
+}
+
+// wrap turns driver errors into prov errors with a sentence a user can act on.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *prov.Error
+	if errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED:
+			return &prov.Error{Kind: prov.Unavailable, Message: fmt.Sprintf("sqlite: %s: the database is locked by another process; try again", op), Err: err}
+		case sqlite3lib.SQLITE_NOTADB:
+			return &prov.Error{Kind: prov.Invalid, Message: fmt.Sprintf("sqlite: %s: the file is not a SQLite database", op), Err: err}
+		case sqlite3lib.SQLITE_CORRUPT:
+			return &prov.Error{Kind: prov.Tampered, Message: fmt.Sprintf("sqlite: %s: the database file is corrupt", op), Err: err}
+		case sqlite3lib.SQLITE_READONLY, sqlite3lib.SQLITE_CANTOPEN, sqlite3lib.SQLITE_PERM:
+			return &prov.Error{Kind: prov.Unavailable, Message: fmt.Sprintf("sqlite: %s: cannot write the database file (check its permissions and directory)", op), Err: err}
+		case sqlite3lib.SQLITE_FULL:
+			return &prov.Error{Kind: prov.Unavailable, Message: fmt.Sprintf("sqlite: %s: the disk is full", op), Err: err}
+		}
+	}
+	return &prov.Error{Kind: prov.Internal, Message: fmt.Sprintf("sqlite: %s: %v", op, err), Err: err}
+}

@@ -1,0 +1,99 @@
+package prov
+
+import (
+	"context"
+	"time"
+)
+
+// HashSize is the size of a Merkle tree hash (SHA-256).
+const HashSize = 32
+
+// Entry is one record as the store keeps it: its position in the log, its
+// exact bytes, the Merkle tree hashes that were committed with it, and the
+// index fields derived from it.
+//
+// Hashes holds the stored hashes of golang.org/x/mod/sumdb/tlog's dense
+// layout that record Index completes, concatenated: the leaf hash first, then
+// one hash per subtree the leaf completes (1 + trailing ones of Index hashes).
+// The store does not interpret them; package tlog computes and checks them.
+type Entry struct {
+	Index  int64
+	Data   []byte
+	Hashes []byte
+
+	// Index fields, derived from Data, so that the log can be searched.
+	Type       string
+	EventID    string
+	ActivityID string
+	AgentID    string
+	Time       time.Time
+}
+
+// Checkpoint is a signed statement of the log's size and root hash, in the
+// C2SP tlog-checkpoint signed-note format.
+type Checkpoint struct {
+	Size    int64
+	Root    [HashSize]byte
+	Note    []byte    // the signed note, exactly as signed
+	Created time.Time // when it was stored; not signed
+}
+
+// Store persists a log. It knows nothing of Merkle trees or signatures: the
+// invariants are kept once, above the backends, by package tlog, and every
+// backend passes the conformance suite in package storetest.
+//
+// Implementations must be safe for concurrent use by multiple goroutines and
+// processes: Update transactions are serialised against each other (a second
+// writer waits), View transactions see one consistent snapshot.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(ctx context.Context, tx ReadTx) error) error
+	// Update runs fn in a read-write transaction that holds the log's write
+	// lock. If fn returns an error, nothing it wrote is kept; if Update
+	// returns nil, everything it wrote is durable.
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ReadTx reads a consistent snapshot of the log.
+type ReadTx interface {
+	// Size returns the number of records: one more than the highest index.
+	Size(ctx context.Context) (int64, error)
+	// Entry returns the record at index, or an error of kind NotFound.
+	Entry(ctx context.Context, index int64) (Entry, error)
+	// Entries calls fn for each record with from <= index < to, in index
+	// order, stopping at the first error. Entry.Data and Entry.Hashes are
+	// only valid during the call.
+	Entries(ctx context.Context, from, to int64, fn func(Entry) error) error
+	// Hashes returns the stored hashes of the records at the given indexes,
+	// in the same order, or an error of kind NotFound if one is missing.
+	Hashes(ctx context.Context, indexes []int64) ([][]byte, error)
+	// Checkpoints calls fn for each stored checkpoint in increasing size.
+	Checkpoints(ctx context.Context, fn func(Checkpoint) error) error
+	// LatestCheckpoint returns the checkpoint of the greatest size, or an
+	// error of kind NotFound if there is none.
+	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
+	// Meta returns the value of a log setting, or "" if it is not set.
+	Meta(ctx context.Context, key string) (string, error)
+}
+
+// Tx is a read-write transaction.
+type Tx interface {
+	ReadTx
+	// Append stores entries, whose indexes must continue the log without
+	// gaps; otherwise it returns an error of kind Conflict. An entry whose
+	// EventID is already in the log is refused with kind Conflict.
+	Append(ctx context.Context, entries []Entry) error
+	// PutCheckpoint stores a checkpoint. Storing one for a size that has one
+	// already is a no-op.
+	PutCheckpoint(ctx context.Context, c Checkpoint) error
+	// SetMeta sets a log setting.
+	SetMeta(ctx context.Context, key, value string) error
+}
+
+// Meta keys.
+const (
+	MetaOrigin   = "origin"   // the log's origin line (its name in checkpoints)
+	MetaVerifier = "verifier" // the signed-note verifier key of the log's signer
+)

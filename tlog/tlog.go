@@ -1,0 +1,448 @@
+// Package tlog is Prov's tamper-evident log: every record is a leaf of an
+// RFC 6962 / RFC 9162 Merkle tree, whose size and root are published in
+// checkpoints signed in the C2SP signed-note / tlog-checkpoint format.
+//
+// Log keeps the invariants above any prov.Store: it computes the tree hashes
+// that are committed in the same transaction as each record (the dense layout
+// of golang.org/x/mod/sumdb/tlog), signs checkpoints, proves inclusion and
+// consistency, and verifies a whole log from its stored bytes.
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prov-dev/prov"
+	"golang.org/x/mod/sumdb/note"
+	sumdb "golang.org/x/mod/sumdb/tlog"
+)
+
+// Log is a tamper-evident log over a prov.Store. Its methods may be called
+// concurrently; appends are serialised by the store.
+type Log struct {
+	store    prov.Store
+	origin   string
+	signer   note.Signer   // nil: the log can be read and verified, not checkpointed
+	verifier note.Verifier // the log's own key, from the store or the caller
+
+	// MaxRecordBytes limits the size of one record (prov.DefaultMaxRecordBytes if 0).
+	MaxRecordBytes int
+	// Now returns the current time; time.Now if nil.
+	Now func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// Signer signs checkpoints. Without it, Checkpoint fails and the rest works.
+	Signer note.Signer
+	// Verifier overrides the verifier key recorded in the store (for auditors
+	// who hold the key out of band). If nil, the signer's key is used, or
+	// else the one recorded at init.
+	Verifier note.Verifier
+}
+
+// ValidOrigin reports whether origin can name a log: a non-empty string with
+// no spaces and no '+', as C2SP signed-note key names require.
+func ValidOrigin(origin string) error {
+	if origin == "" || !utf8.ValidString(origin) || strings.IndexFunc(origin, unicode.IsSpace) >= 0 || strings.Contains(origin, "+") {
+		return prov.Errorf(prov.Invalid, "origin %q is not a valid log name: use a non-empty name with no spaces and no '+', such as example.com/prov/app", origin)
+	}
+	return nil
+}
+
+// GenerateKey returns a new Ed25519 signed-note key pair named origin.
+func GenerateKey(origin string) (skey, vkey string, err error) {
+	if err := ValidOrigin(origin); err != nil {
+		return "", "", err
+	}
+	return note.GenerateKey(rand.Reader, origin)
+}
+
+// Init records a new log's origin and verifier key in an empty store. It is
+// an error of kind Conflict to init a store that holds a log already.
+func Init(ctx context.Context, store prov.Store, origin, vkey string) error {
+	if err := ValidOrigin(origin); err != nil {
+		return err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return prov.Errorf(prov.Invalid, "init: bad verifier key: %v", err)
+	}
+	if v.Name() != origin {
+		return prov.Errorf(prov.Invalid, "init: key is named %q, not %q", v.Name(), origin)
+	}
+	return store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		have, err := tx.Meta(ctx, prov.MetaOrigin)
+		if err != nil {
+			return err
+		}
+		if have != "" {
+			return prov.Errorf(prov.Conflict, "the store holds the log %q already", have)
+		}
+		if err := tx.SetMeta(ctx, prov.MetaOrigin, origin); err != nil {
+			return err
+		}
+		return tx.SetMeta(ctx, prov.MetaVerifier, vkey)
+	})
+}
+
+// Open opens the log kept in store. It fails with kind NotFound if the store
+// was never initialised, and with kind Invalid if the signer's key does not
+// belong to this log.
+func Open(ctx context.Context, store prov.Store, opts Options) (*Log, error) {
+	var origin, vkey string
+	err := store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		var err error
+		if origin, err = tx.Meta(ctx, prov.MetaOrigin); err != nil {
+			return err
+		}
+		vkey, err = tx.Meta(ctx, prov.MetaVerifier)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if origin == "" {
+		return nil, prov.Errorf(prov.NotFound, "the store holds no log: run 'prov init' first")
+	}
+	l := &Log{store: store, origin: origin, signer: opts.Signer, verifier: opts.Verifier}
+	if l.verifier == nil && vkey != "" {
+		if l.verifier, err = note.NewVerifier(vkey); err != nil {
+			return nil, prov.Errorf(prov.Tampered, "the store's verifier key is damaged: %v", err)
+		}
+	}
+	if s := opts.Signer; s != nil {
+		if s.Name() != origin {
+			return nil, prov.Errorf(prov.Invalid, "the key is for the log %q, but the store holds %q: pass the right --key", s.Name(), origin)
+		}
+		if l.verifier != nil && (l.verifier.KeyHash() != s.KeyHash() || l.verifier.Name() != s.Name()) {
+			return nil, prov.Errorf(prov.Invalid, "the key does not match the verifier key recorded for %q: pass the right --key", origin)
+		}
+	}
+	return l, nil
+}
+
+// Origin returns the log's name, the first line of its checkpoints.
+func (l *Log) Origin() string { return l.origin }
+
+// Verifier returns the key checkpoints are verified with.
+func (l *Log) Verifier() note.Verifier { return l.verifier }
+
+// Store returns the store the log is kept in.
+func (l *Log) Store() prov.Store { return l.store }
+
+func (l *Log) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *Log) maxRecordBytes() int {
+	if l.MaxRecordBytes > 0 {
+		return l.MaxRecordBytes
+	}
+	return prov.DefaultMaxRecordBytes
+}
+
+// RecordError says which record of a batch was refused.
+type RecordError struct {
+	N   int // position in the batch, from 0
+	Err error
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("record %d: %v", e.N+1, e.Err) }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Prepare validates one record and derives its index fields. It is what
+// Append does to every record before storing it.
+func (l *Log) Prepare(data []byte) (prov.Entry, error) {
+	data = bytes.TrimSpace(data)
+	if max := l.maxRecordBytes(); len(data) > max {
+		return prov.Entry{}, prov.Errorf(prov.Invalid, "record is %d bytes, over the limit of %d bytes (raise it with --max-record-bytes)", len(data), max)
+	}
+	r, err := prov.ParseRecord(data)
+	if err != nil {
+		return prov.Entry{}, err
+	}
+	e := prov.Entry{Data: data, Type: r.Type, EventID: r.ID, Time: r.Time}
+	if r.Activity != nil {
+		e.ActivityID = r.Activity.ID
+	}
+	if r.Agent != nil {
+		e.AgentID = r.Agent.ID
+	}
+	return e, nil
+}
+
+// Append validates records and appends them to the log in one transaction:
+// either all are stored, with their tree hashes, or none is. It returns the
+// index of the first; the others follow in order. A refused record is
+// reported as a *RecordError.
+func (l *Log) Append(ctx context.Context, records [][]byte) (first int64, err error) {
+	entries := make([]prov.Entry, len(records))
+	for i, data := range records {
+		if entries[i], err = l.Prepare(data); err != nil {
+			return 0, &RecordError{N: i, Err: err}
+		}
+	}
+	return l.AppendEntries(ctx, entries)
+}
+
+// AppendEntries appends prepared entries (see Prepare) in one transaction,
+// assigning their indexes and tree hashes, and returns the first index.
+func (l *Log) AppendEntries(ctx context.Context, entries []prov.Entry) (first int64, err error) {
+	if len(entries) == 0 {
+		return 0, prov.Errorf(prov.Invalid, "nothing to append")
+	}
+	err = l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		size, err := tx.Size(ctx)
+		if err != nil {
+			return err
+		}
+		first = size
+		fresh := make(map[int64]sumdb.Hash, 2*len(entries))
+		hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh}
+		buf := make([]byte, 0, 2*len(entries)*prov.HashSize+8*prov.HashSize)
+		for i := range entries {
+			n := size + int64(i)
+			hashes, err := sumdb.StoredHashesForRecordHash(n, sumdb.RecordHash(entries[i].Data), hr)
+			if err != nil {
+				return err
+			}
+			start := len(buf)
+			base := sumdb.StoredHashIndex(0, n)
+			for j, h := range hashes {
+				fresh[base+int64(j)] = h
+				buf = append(buf, h[:]...)
+			}
+			entries[i].Index = n
+			entries[i].Hashes = buf[start:len(buf):len(buf)]
+		}
+		return tx.Append(ctx, entries)
+	})
+	return first, err
+}
+
+// hashReader reads stored hashes: those computed in this transaction from
+// fresh, the rest from the store.
+type hashReader struct {
+	ctx   context.Context
+	tx    prov.ReadTx
+	fresh map[int64]sumdb.Hash
+	// extra is a record whose stored hashes are fetched along with the next
+	// read, into extraHashes (saves a round trip when proving inclusion).
+	extra       int64
+	extraHashes []byte
+}
+
+// recordOf returns the record whose stored hashes hold stored hash index i,
+// and the hash's position among them.
+func recordOf(i int64) (record int64, pos int) {
+	level, k := sumdb.SplitStoredHashIndex(i)
+	return (k+1)<<uint(level) - 1, level
+}
+
+// storedHashCount is the number of hashes record n stores.
+func storedHashCount(n int64) int { return 1 + bits.TrailingZeros64(uint64(n+1)) }
+
+func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
+	out := make([]sumdb.Hash, len(indexes))
+	var want []int64
+	pos := make(map[int64]int, len(indexes))
+	for _, i := range indexes {
+		if _, ok := r.fresh[i]; ok {
+			continue
+		}
+		rec, _ := recordOf(i)
+		if _, ok := pos[rec]; !ok {
+			pos[rec] = len(want)
+			want = append(want, rec)
+		}
+	}
+	extra := -1
+	if r.extra >= 0 && r.extraHashes == nil {
+		if p, ok := pos[r.extra]; ok {
+			extra = p
+		} else {
+			extra = len(want)
+			want = append(want, r.extra)
+		}
+	}
+	var blobs [][]byte
+	if len(want) > 0 {
+		var err error
+		if blobs, err = r.tx.Hashes(r.ctx, want); err != nil {
+			return nil, err
+		}
+	}
+	if extra >= 0 {
+		r.extraHashes = blobs[extra]
+	}
+	for j, i := range indexes {
+		if h, ok := r.fresh[i]; ok {
+			out[j] = h
+			continue
+		}
+		rec, level := recordOf(i)
+		blob := blobs[pos[rec]]
+		if len(blob) != storedHashCount(rec)*prov.HashSize {
+			return nil, prov.Errorf(prov.Tampered, "record %d: its stored tree hashes are damaged (%d bytes, want %d): run 'prov verify'", rec, len(blob), storedHashCount(rec)*prov.HashSize)
+		}
+		copy(out[j][:], blob[level*prov.HashSize:])
+	}
+	return out, nil
+}
+
+func newHashReader(ctx context.Context, tx prov.ReadTx) *hashReader {
+	return &hashReader{ctx: ctx, tx: tx, extra: -1}
+}
+
+// Size returns the number of records in the log.
+func (l *Log) Size(ctx context.Context) (n int64, err error) {
+	err = l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		n, err = tx.Size(ctx)
+		return err
+	})
+	return n, err
+}
+
+// Get returns the stored record at index, exactly as it was appended.
+func (l *Log) Get(ctx context.Context, index int64) (e prov.Entry, err error) {
+	err = l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		e, err = tx.Entry(ctx, index)
+		return err
+	})
+	return e, err
+}
+
+// Entries calls fn for each record with from <= index < to, in order.
+func (l *Log) Entries(ctx context.Context, from, to int64, fn func(prov.Entry) error) error {
+	return l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		return tx.Entries(ctx, from, to, fn)
+	})
+}
+
+// TreeHash returns the root hash of the tree of the first size records.
+func (l *Log) TreeHash(ctx context.Context, size int64) (root sumdb.Hash, err error) {
+	err = l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		n, err := tx.Size(ctx)
+		if err != nil {
+			return err
+		}
+		if size < 0 || size > n {
+			return prov.Errorf(prov.Invalid, "tree size %d is out of range: the log has %d records", size, n)
+		}
+		root, err = sumdb.TreeHash(size, newHashReader(ctx, tx))
+		return err
+	})
+	return root, err
+}
+
+// CheckpointText returns the unsigned body of a C2SP tlog-checkpoint.
+func CheckpointText(origin string, size int64, root sumdb.Hash) string {
+	return fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root[:]))
+}
+
+// ParseCheckpointText parses the body of a C2SP tlog-checkpoint: origin,
+// size and root, then optional extension lines, which are returned as is.
+func ParseCheckpointText(text string) (origin string, size int64, root sumdb.Hash, ext []string, err error) {
+	lines := strings.Split(text, "\n")
+	if len(lines) < 4 || lines[len(lines)-1] != "" {
+		return "", 0, root, nil, fmt.Errorf("not a checkpoint: want origin, size and root hash lines")
+	}
+	origin = lines[0]
+	if origin == "" {
+		return "", 0, root, nil, fmt.Errorf("checkpoint has an empty origin line")
+	}
+	size, err = strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
+		return "", 0, root, nil, fmt.Errorf("checkpoint size %q is not a decimal number", lines[1])
+	}
+	h, err := base64.StdEncoding.Strict().DecodeString(lines[2])
+	if err != nil || len(h) != prov.HashSize {
+		return "", 0, root, nil, fmt.Errorf("checkpoint root %q is not a base64 SHA-256 hash", lines[2])
+	}
+	copy(root[:], h)
+	for _, x := range lines[3 : len(lines)-1] {
+		if x == "" {
+			return "", 0, root, nil, fmt.Errorf("checkpoint has an empty extension line")
+		}
+		ext = append(ext, x)
+	}
+	return origin, size, root, ext, nil
+}
+
+// Checkpoint returns the latest checkpoint, signing and storing a new one
+// first if the log has grown since the last (created reports that).
+func (l *Log) Checkpoint(ctx context.Context) (c prov.Checkpoint, created bool, err error) {
+	if l.signer == nil {
+		return c, false, prov.Errorf(prov.Unauthorized, "signing a checkpoint needs the log's private key: pass --key (or PROV_KEY)")
+	}
+	err = l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		size, err := tx.Size(ctx)
+		if err != nil {
+			return err
+		}
+		latest, err := tx.LatestCheckpoint(ctx)
+		if err == nil && latest.Size == size {
+			c, created = latest, false
+			return nil
+		}
+		if err != nil && !prov.IsKind(err, prov.NotFound) {
+			return err
+		}
+		root, err := sumdb.TreeHash(size, newHashReader(ctx, tx))
+		if err != nil {
+			return err
+		}
+		signed, err := note.Sign(&note.Note{Text: CheckpointText(l.origin, size, root)}, l.signer)
+		if err != nil {
+			return fmt.Errorf("sign checkpoint: %w", err)
+		}
+		c = prov.Checkpoint{Size: size, Root: root, Note: signed, Created: l.now().UTC()}
+		created = true
+		return tx.PutCheckpoint(ctx, c)
+	})
+	return c, created, err
+}
+
+// LatestCheckpoint returns the stored checkpoint of the greatest size, or an
+// error of kind NotFound.
+func (l *Log) LatestCheckpoint(ctx context.Context) (c prov.Checkpoint, err error) {
+	err = l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		c, err = tx.LatestCheckpoint(ctx)
+		return err
+	})
+	return c, err
+}
+
+// OpenCheckpoint verifies a signed checkpoint with the log's verifier key and
+// parses it. It fails with kind Tampered if the signature does not verify or
+// the checkpoint is for another log.
+func (l *Log) OpenCheckpoint(signed []byte) (size int64, root sumdb.Hash, err error) {
+	if l.verifier == nil {
+		return 0, root, prov.Errorf(prov.Invalid, "no verifier key for this log")
+	}
+	n, err := note.Open(signed, note.VerifierList(l.verifier))
+	if err != nil {
+		return 0, root, prov.Errorf(prov.Tampered, "checkpoint signature does not verify with the key of %q: %v", l.origin, err)
+	}
+	origin, size, root, _, err := ParseCheckpointText(n.Text)
+	if err != nil {
+		return 0, root, prov.Errorf(prov.Invalid, "%v", err)
+	}
+	if origin != l.origin {
+		return 0, root, prov.Errorf(prov.Tampered, "checkpoint is for the log %q, not %q", origin, l.origin)
+	}
+	return size, root, nil
+}

@@ -211,7 +211,7 @@ func (l *Log) AppendEntries(ctx context.Context, entries []prov.Entry) (first in
 		}
 		first = size
 		fresh := make(map[int64]sumdb.Hash, 2*len(entries))
-		hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh}
+		hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1}
 		buf := make([]byte, 0, 2*len(entries)*prov.HashSize+8*prov.HashSize)
 		for i := range entries {
 			n := size + int64(i)

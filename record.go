@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -52,8 +53,8 @@ var Ops = []string{OpInsert, OpUpdate, OpDelete, OpTruncate, OpWrite}
 // Activity.Parameters and Attributes.
 type Record struct {
 	Type        string          `json:"type"`
-	ID          string          `json:"id,omitempty"`   // producer's event id: retries with the same id are one event
-	Time        time.Time       `json:"time"`           // when it happened (RFC 3339, with a zone)
+	ID          string          `json:"id,omitempty"` // producer's event id: retries with the same id are one event
+	Time        time.Time       `json:"time"`         // when it happened (RFC 3339, with a zone)
 	Activity    *Activity       `json:"activity,omitempty"`
 	Agent       *Agent          `json:"agent,omitempty"`
 	Reason      string          `json:"reason,omitempty"` // why, in words
@@ -122,10 +123,13 @@ const (
 	maxTextLen = 64 << 10
 )
 
-// ParseRecord decodes and validates one record. It returns an *Error of kind
-// Invalid that names the field and says what is wrong; data is not retained.
+// ParseRecord decodes and validates one record against the rules of
+// docs/record.schema.json and those a schema cannot state (listed in its
+// description: repeated keys, an activity that ended before it started …).
+// It returns an *Error of kind Invalid that names the field and says what is
+// wrong; data is not retained.
 func ParseRecord(data []byte) (*Record, error) {
-	data = bytes.TrimSpace(data)
+	data = bytes.Trim(data, jsonSpace)
 	if len(data) == 0 {
 		return nil, Errorf(Invalid, "empty record: want a JSON object")
 	}
@@ -134,6 +138,9 @@ func ParseRecord(data []byte) (*Record, error) {
 	}
 	if data[0] != '{' {
 		return nil, Errorf(Invalid, "record must be a JSON object, got %s", jsonKindOf(data[0]))
+	}
+	if err := checkStrict(data); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -192,8 +199,11 @@ func (r *Record) Validate() error {
 		v.entity(fmt.Sprintf("generated[%d]", i), e, true)
 	}
 	for i, d := range r.Derivations {
-		v.id(fmt.Sprintf("derivations[%d].generated", i), d.Generated)
-		v.id(fmt.Sprintf("derivations[%d].used", i), d.Used)
+		field := fmt.Sprintf("derivations[%d]", i)
+		v.id(field+".generated", d.Generated)
+		v.id(field+".used", d.Used)
+		v.columns(field+".columns", d.Columns)
+		v.columns(field+".used_columns", d.UsedColumns)
 	}
 	for i, id := range r.InformedBy {
 		v.id(fmt.Sprintf("informed_by[%d]", i), id)
@@ -220,9 +230,21 @@ func (v *validator) fail(field, format string, args ...any) {
 	}
 }
 
+// text checks a length in characters (Unicode code points), as JSON
+// Schema's maxLength counts them.
 func (v *validator) text(field, s string, max int) {
-	if len(s) > max {
-		v.fail(field, "too long (%d bytes, at most %d)", len(s), max)
+	if len(s) > max { // a string of at most max bytes has at most max characters
+		if n := utf8.RuneCountInString(s); n > max {
+			v.fail(field, "too long (%d characters, at most %d)", n, max)
+		}
+	}
+}
+
+func (v *validator) columns(field string, cols []string) {
+	for i, c := range cols {
+		if c == "" {
+			v.fail(fmt.Sprintf("%s[%d]", field, i), "empty column name")
+		}
 	}
 }
 
@@ -260,11 +282,369 @@ func (v *validator) entity(field string, e EntityRef, generated bool) {
 	}
 	v.text(field+".version", e.Version, maxIDLen)
 	v.text(field+".role", e.Role, maxIDLen)
-	for i, c := range e.Columns {
-		if c == "" {
-			v.fail(fmt.Sprintf("%s.columns[%d]", field, i), "empty column name")
+	v.columns(field+".columns", e.Columns)
+}
+
+// jsonSpace is the white space that JSON allows around a value (RFC 8259).
+const jsonSpace = " \t\r\n"
+
+// timeRE is the RFC 3339 form that record times take, the same as the
+// schema's pattern: upper-case T and Z, no leap second, an offset within
+// ±23:59. Go's time parser alone also takes "," before a fraction and
+// offsets such as +24:00.
+var timeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
+
+var (
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	timeType       = reflect.TypeFor[time.Time]()
+	recordType     = reflect.TypeFor[Record]()
+	// recordFields maps each struct type a record is made of to its fields
+	// by JSON name.
+	recordFields = fieldsOf(recordType, map[reflect.Type]map[string]fieldInfo{})
+)
+
+type fieldInfo struct {
+	index int // bit in strictScan.object's set of seen fields
+	typ   reflect.Type
+}
+
+func fieldsOf(t reflect.Type, m map[reflect.Type]map[string]fieldInfo) map[reflect.Type]map[string]fieldInfo {
+	for t != rawMessageType && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice) {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == timeType || m[t] != nil {
+		return m
+	}
+	fields := map[string]fieldInfo{}
+	m[t] = fields
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		fields[name] = fieldInfo{index: i, typ: f.Type}
+		fieldsOf(f.Type, m)
+	}
+	return m
+}
+
+// checkStrict refuses what encoding/json lets through but a record must not
+// hold, so that ParseRecord and docs/record.schema.json agree: a key that
+// names a field only when case is ignored, a key twice in one object (two
+// parsers could read two different records from the same bytes), null or ""
+// as the value of a field (a field that is present has a value), null in a
+// list, and a time that is not in the schema's RFC 3339 form. Inside
+// attributes and activity.parameters only repeated keys are refused.
+//
+// It runs before the decoder, so that its errors can name the field with its
+// path; malformed JSON and values of the wrong type are left to the decoder.
+func checkStrict(data []byte) error {
+	s := &strictScan{data: data, path: make([]pathElem, 0, 8)}
+	if err := s.value(recordType); err != errSyntax {
+		return err
+	}
+	return nil
+}
+
+// errSyntax stops a strictScan at malformed JSON: the decoder reports it.
+var errSyntax = errors.New("malformed JSON")
+
+// maxFreeDepth bounds the nesting of free-form values that strictScan
+// follows (encoding/json refuses more than 10000 levels anyway).
+const maxFreeDepth = 10000
+
+// strictScan is a small JSON scanner that follows a record's shape.
+type strictScan struct {
+	data []byte
+	pos  int
+	path []pathElem // where the scan is, for messages
+}
+
+type pathElem struct {
+	key     []byte // a member's quoted key; nil for a list element
+	escaped bool
+	index   int
+}
+
+// field names the current position as Validate does: activity.kind, used[0].id.
+func (s *strictScan) field() string {
+	var b strings.Builder
+	for i, e := range s.path {
+		if e.key == nil {
+			fmt.Fprintf(&b, "[%d]", e.index)
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		k, _ := unquote(e.key, e.escaped)
+		b.WriteString(k)
+	}
+	return b.String()
+}
+
+func (s *strictScan) fail(format string, args ...any) error {
+	return Errorf(Invalid, "field %q: %s", s.field(), fmt.Sprintf(format, args...))
+}
+
+func (s *strictScan) peek() byte {
+	for ; s.pos < len(s.data); s.pos++ {
+		switch c := s.data[s.pos]; c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
 		}
 	}
+	return 0
+}
+
+// str scans the string at s.pos and returns it quoted, and whether it has
+// escapes.
+func (s *strictScan) str() (quoted []byte, escaped bool, err error) {
+	if s.peek() != '"' {
+		return nil, false, errSyntax
+	}
+	for i := s.pos + 1; i < len(s.data); i++ {
+		switch s.data[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			quoted, s.pos = s.data[s.pos:i+1], i+1
+			return quoted, escaped, nil
+		}
+	}
+	return nil, false, errSyntax
+}
+
+func unquote(quoted []byte, escaped bool) (string, bool) {
+	if !escaped {
+		return string(quoted[1 : len(quoted)-1]), true
+	}
+	var v string
+	return v, json.Unmarshal(quoted, &v) == nil
+}
+
+// next consumes the separator after a member or element: it reports
+// whether another follows.
+func (s *strictScan) next(end byte) (bool, error) {
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return true, nil
+	case end:
+		s.pos++
+		return false, nil
+	}
+	return false, errSyntax
+}
+
+// value checks the value at s.pos, where a t is expected.
+func (s *strictScan) value(t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch c := s.peek(); {
+	case t == rawMessageType:
+		return s.free(0)
+	case t == timeType:
+		if c != '"' {
+			return s.fail(`want a time string, RFC 3339 with a zone (e.g. "2026-01-02T03:04:05Z")`)
+		}
+		q, esc, err := s.str()
+		if err != nil {
+			return err
+		}
+		str, ok := unquote(q, esc)
+		if !ok {
+			return errSyntax
+		}
+		if _, err := time.Parse(time.RFC3339, str); err != nil || !timeRE.MatchString(str) {
+			return s.fail(`%q is not a time in RFC 3339 form with a zone (e.g. "2026-01-02T03:04:05Z")`, str)
+		}
+		return nil
+	case c == '{' && t.Kind() == reflect.Struct:
+		return s.object(recordFields[t])
+	case c == '[' && t.Kind() == reflect.Slice:
+		return s.list(t.Elem())
+	}
+	return s.skip()
+}
+
+func (s *strictScan) object(fields map[string]fieldInfo) error {
+	s.pos++ // {
+	if s.peek() == '}' {
+		s.pos++
+		return nil
+	}
+	var seen uint64
+	for more := true; more; {
+		q, esc, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.path = append(s.path, pathElem{key: q, escaped: esc})
+		var f fieldInfo
+		var ok bool
+		if esc {
+			k, valid := unquote(q, esc)
+			if !valid {
+				return errSyntax
+			}
+			f, ok = fields[k]
+		} else {
+			f, ok = fields[string(q[1:len(q)-1])]
+		}
+		switch {
+		case !ok:
+			return Errorf(Invalid, "unknown field %q: not part of a record (field names are lower case; free-form data belongs in \"attributes\" or \"activity.parameters\")", s.field())
+		case seen&(1<<f.index) != 0:
+			return Errorf(Invalid, "field %q appears twice: a record must say one thing", s.field())
+		}
+		seen |= 1 << f.index
+		if s.peek() != ':' {
+			return errSyntax
+		}
+		s.pos++
+		switch c := s.peek(); {
+		case c == 'n' && bytes.HasPrefix(s.data[s.pos:], []byte("null")):
+			return s.fail("null: a field that is present must have a value")
+		case c == '"' && f.typ.Kind() == reflect.String && s.pos+1 < len(s.data) && s.data[s.pos+1] == '"':
+			return s.fail("empty string: a field that is present must have a value")
+		}
+		if err := s.value(f.typ); err != nil {
+			return err
+		}
+		s.path = s.path[:len(s.path)-1]
+		if more, err = s.next('}'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *strictScan) list(elem reflect.Type) error {
+	s.pos++ // [
+	if s.peek() == ']' {
+		s.pos++
+		return nil
+	}
+	for i, more := 0, true; more; i++ {
+		s.path = append(s.path, pathElem{index: i})
+		if s.peek() == 'n' && bytes.HasPrefix(s.data[s.pos:], []byte("null")) {
+			return s.fail("null is not allowed in a list")
+		}
+		if err := s.value(elem); err != nil {
+			return err
+		}
+		s.path = s.path[:len(s.path)-1]
+		var err error
+		if more, err = s.next(']'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// free checks a free-form value: only repeated keys are refused.
+func (s *strictScan) free(depth int) error {
+	if depth > maxFreeDepth {
+		return errSyntax
+	}
+	switch s.peek() {
+	case '{':
+		s.pos++
+		if s.peek() == '}' {
+			s.pos++
+			return nil
+		}
+		seen := map[string]bool{}
+		for more := true; more; {
+			q, esc, err := s.str()
+			if err != nil {
+				return err
+			}
+			k, ok := unquote(q, esc)
+			if !ok {
+				return errSyntax
+			}
+			s.path = append(s.path, pathElem{key: q, escaped: esc})
+			if seen[k] {
+				return Errorf(Invalid, "field %q appears twice: a record must say one thing", s.field())
+			}
+			seen[k] = true
+			if s.peek() != ':' {
+				return errSyntax
+			}
+			s.pos++
+			if err := s.free(depth + 1); err != nil {
+				return err
+			}
+			s.path = s.path[:len(s.path)-1]
+			if more, err = s.next('}'); err != nil {
+				return err
+			}
+		}
+		return nil
+	case '[':
+		s.pos++
+		if s.peek() == ']' {
+			s.pos++
+			return nil
+		}
+		for i, more := 0, true; more; i++ {
+			s.path = append(s.path, pathElem{index: i})
+			if err := s.free(depth + 1); err != nil {
+				return err
+			}
+			s.path = s.path[:len(s.path)-1]
+			var err error
+			if more, err = s.next(']'); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.skip()
+}
+
+// skip passes over the value at s.pos without looking into it.
+func (s *strictScan) skip() error {
+	switch s.peek() {
+	case '"':
+		_, _, err := s.str()
+		return err
+	case '{', '[':
+		for depth := 0; s.pos < len(s.data); s.pos++ {
+			switch s.data[s.pos] {
+			case '"':
+				if _, _, err := s.str(); err != nil {
+					return err
+				}
+				s.pos-- // the loop steps past the string's closing quote
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					s.pos++
+					return nil
+				}
+			}
+		}
+		return errSyntax
+	}
+	start := s.pos // a number, true, false or null: up to the next delimiter
+	for ; s.pos < len(s.data); s.pos++ {
+		switch s.data[s.pos] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			if s.pos == start {
+				return errSyntax
+			}
+			return nil
+		}
+	}
+	if s.pos == start {
+		return errSyntax
+	}
+	return nil
 }
 
 // decodeError turns encoding/json's errors into sentences that name the field.

@@ -1,7 +1,9 @@
 package tlog
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 
 	"github.com/prov-dev/prov"
 	"github.com/transparency-dev/merkle/proof"
@@ -125,9 +127,13 @@ func (l *Log) ProveConsistency(ctx context.Context, oldSize, newSize int64) (p C
 }
 
 // VerifyInclusion checks an inclusion proof with transparency-dev/merkle.
+// A hash that is not 32 bytes makes the proof malformed (kind Invalid).
 func VerifyInclusion(p InclusionProof) error {
 	if p.Index < 0 || p.TreeSize < 0 {
 		return prov.Errorf(prov.Invalid, "proof has a negative index or size")
+	}
+	if err := checkHashSizes("leaf hash", p.LeafHash, "root hash", p.RootHash, p.Proof); err != nil {
+		return err
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.Index), uint64(p.TreeSize), p.LeafHash, p.Proof, p.RootHash); err != nil {
 		return prov.Errorf(prov.Tampered, "inclusion proof for record %d in tree %d does not verify: %v", p.Index, p.TreeSize, err)
@@ -136,12 +142,39 @@ func VerifyInclusion(p InclusionProof) error {
 }
 
 // VerifyConsistency checks a consistency proof with transparency-dev/merkle.
+// A hash that is not 32 bytes makes the proof malformed (kind Invalid). Every
+// tree extends the empty one: from OldSize 0 the proof must be empty and
+// OldRoot the empty tree's hash, as ProveConsistency gives them.
 func VerifyConsistency(p ConsistencyProof) error {
 	if p.OldSize < 0 || p.NewSize < 0 {
 		return prov.Errorf(prov.Invalid, "proof has a negative size")
 	}
+	if err := checkHashSizes("old root", p.OldRoot, "new root", p.NewRoot, p.Proof); err != nil {
+		return err
+	}
+	if empty := sha256.Sum256(nil); p.OldSize == 0 && (len(p.Proof) != 0 || !bytes.Equal(p.OldRoot, empty[:])) {
+		return prov.Errorf(prov.Tampered, "consistency proof from the empty tree does not verify: it must be empty, with the empty tree's hash as old root")
+	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(p.OldSize), uint64(p.NewSize), p.Proof, p.OldRoot, p.NewRoot); err != nil {
 		return prov.Errorf(prov.Tampered, "consistency proof from %d to %d does not verify: %v", p.OldSize, p.NewSize, err)
+	}
+	return nil
+}
+
+// checkHashSizes refuses a proof with a hash that is not a SHA-256 hash:
+// transparency-dev/merkle checks only the leaf's length, and would accept
+// equal roots of any length between equal tree sizes.
+func checkHashSizes(name1 string, h1 []byte, name2 string, h2 []byte, proof [][]byte) error {
+	switch {
+	case len(h1) != prov.HashSize:
+		return prov.Errorf(prov.Invalid, "proof's %s is %d bytes, not a %d-byte SHA-256 hash", name1, len(h1), prov.HashSize)
+	case len(h2) != prov.HashSize:
+		return prov.Errorf(prov.Invalid, "proof's %s is %d bytes, not a %d-byte SHA-256 hash", name2, len(h2), prov.HashSize)
+	}
+	for i, h := range proof {
+		if len(h) != prov.HashSize {
+			return prov.Errorf(prov.Invalid, "proof hash %d is %d bytes, not a %d-byte SHA-256 hash", i, len(h), prov.HashSize)
+		}
 	}
 	return nil
 }

@@ -15,8 +15,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -189,13 +191,49 @@ func (l *Log) Prepare(data []byte) (prov.Entry, error) {
 // index of the first; the others follow in order. A refused record is
 // reported as a *RecordError.
 func (l *Log) Append(ctx context.Context, records [][]byte) (first int64, err error) {
-	entries := make([]prov.Entry, len(records))
-	for i, data := range records {
-		if entries[i], err = l.Prepare(data); err != nil {
-			return 0, &RecordError{N: i, Err: err}
-		}
+	entries, err := l.PrepareAll(records)
+	if err != nil {
+		return 0, err
 	}
 	return l.AppendEntries(ctx, entries)
+}
+
+// PrepareAll runs Prepare on every record, on all CPUs for large batches. A
+// refused record is reported as a *RecordError naming the first one.
+func (l *Log) PrepareAll(records [][]byte) ([]prov.Entry, error) {
+	entries := make([]prov.Entry, len(records))
+	workers := min(runtime.GOMAXPROCS(0), len(records)/64)
+	if workers <= 1 {
+		for i, data := range records {
+			var err error
+			if entries[i], err = l.Prepare(data); err != nil {
+				return nil, &RecordError{N: i, Err: err}
+			}
+		}
+		return entries, nil
+	}
+	errs := make([]*RecordError, workers)
+	var wg sync.WaitGroup
+	chunk := (len(records) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(records))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				var err error
+				if entries[i], err = l.Prepare(records[i]); err != nil {
+					errs[w] = &RecordError{N: i, Err: err}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, e // the first chunk's error is the first bad record
+		}
+	}
+	return entries, nil
 }
 
 // AppendEntries appends prepared entries (see Prepare) in one transaction,
@@ -257,6 +295,20 @@ func storedHashCount(n int64) int { return 1 + bits.TrailingZeros64(uint64(n+1))
 
 func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
 	out := make([]sumdb.Hash, len(indexes))
+	if r.extra < 0 && r.fresh != nil { // appending: most reads are hashes of this batch
+		all := true
+		for j, i := range indexes {
+			h, ok := r.fresh[i]
+			if !ok {
+				all = false
+				break
+			}
+			out[j] = h
+		}
+		if all {
+			return out, nil
+		}
+	}
 	var want []int64
 	pos := make(map[int64]int, len(indexes))
 	for _, i := range indexes {

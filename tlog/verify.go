@@ -168,8 +168,8 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 			return errStop
 		}
 		err := rng.Append(leaf[:], func(id compact.NodeID, h []byte) {
-			if bad == nil && !bytes.Equal(h, e.Hashes[int(id.Level)*prov.HashSize:][:prov.HashSize]) {
-				bad = &nodeMismatch{level: int(id.Level), index: int64(id.Index), record: n}
+			if stored := e.Hashes[int(id.Level)*prov.HashSize:][:prov.HashSize]; bad == nil && !bytes.Equal(h, stored) {
+				bad = &nodeMismatch{level: int(id.Level), index: int64(id.Index), record: n, stored: bytes.Clone(stored)}
 			}
 		})
 		if err != nil {
@@ -204,7 +204,7 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 	case found != nil:
 		return problem(*found)
 	case bad != nil:
-		return problem(v.locate(*bad))
+		return problem(v.locate(ctx, *bad, size))
 	case next < size: // unreachable unless the store lies about its size
 		return problem(Problem{Index: next, What: ProblemMissing, Detail: fmt.Sprintf("the store reports %d records but holds only %d", size, next)})
 	}
@@ -243,21 +243,47 @@ func (v *verification) edited(ctx context.Context, n, size int64) Problem {
 
 type nodeMismatch struct {
 	level  int
-	index  int64 // node index at its level
-	record int64 // the record that stores it
+	index  int64  // node index at its level
+	record int64  // the record that stores it
+	stored []byte // the stored hash
 }
 
 // locate explains the first stored inner hash that differs from the hash
 // recomputed from the records below it. Every leaf matched its stored leaf
-// hash and, the nodes being checked in order, both children of this node
-// matched too: so at level 1, the two records were moved together with their
-// leaf hashes (reordered); higher up, the stored inner hash was altered.
-func (v *verification) locate(m nodeMismatch) Problem {
+// hash and, the nodes being checked in order, both halves of this node
+// matched too. If the stored hash joins one half with a subtree hash stored
+// elsewhere in the log, whole records were moved together with their stored
+// hashes (reordered); otherwise the stored hash itself was altered.
+func (v *verification) locate(ctx context.Context, m nodeMismatch, size int64) Problem {
 	lo, hi := m.index<<uint(m.level), (m.index+1)<<uint(m.level)
-	if m.level == 1 {
+	mid := lo + (hi-lo)/2
+	left, right := subtreeHash(v.leaves[lo:mid]), subtreeHash(v.leaves[mid:hi])
+	level, moved := m.level-1, false
+	_ = v.tx.Entries(ctx, 0, size, func(e prov.Entry) error {
+		n := storedHashCount(e.Index)
+		if n <= level || len(e.Hashes) != n*prov.HashSize {
+			return nil
+		}
+		c := e.Hashes[level*prov.HashSize:][:prov.HashSize]
+		if bytes.Equal(rfc6962.DefaultHasher.HashChildren(c, right), m.stored) || bytes.Equal(rfc6962.DefaultHasher.HashChildren(left, c), m.stored) {
+			moved = true
+			return errStop
+		}
+		return nil
+	})
+	if moved {
 		return Problem{Index: lo, What: ProblemReordered, Detail: fmt.Sprintf(
-			"records %d and %d do not form the pair that was logged: records were moved or reordered (or record %d's stored hash was altered)", lo, hi-1, m.record)}
+			"records %d to %d are not the records that were logged there: records were moved or reordered together with their stored hashes", lo, hi-1)}
 	}
-	return Problem{Index: lo, What: ProblemHashes, Detail: fmt.Sprintf(
+	return Problem{Index: m.record, What: ProblemHashes, Detail: fmt.Sprintf(
 		"record %d's stored hash of records %d to %d differs from the hash of their bytes, while each half matches: a stored tree hash was altered", m.record, lo, hi-1)}
+}
+
+// subtreeHash returns the RFC 6962 hash of a complete subtree's leaves.
+func subtreeHash(leaves []sumdb.Hash) []byte {
+	if len(leaves) == 1 {
+		return leaves[0][:]
+	}
+	h := len(leaves) / 2
+	return rfc6962.DefaultHasher.HashChildren(subtreeHash(leaves[:h]), subtreeHash(leaves[h:]))
 }

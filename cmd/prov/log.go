@@ -1,0 +1,589 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/tlog"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func (m *Main) initCommand() *cobra.Command {
+	var origin string
+	cmd := &cobra.Command{
+		Use:   "init [--origin NAME]",
+		Short: "Create a log and its signing key",
+		Long: `Create a new log in the store (--db), with an Ed25519 signing key in a file
+beside it (mode 0600, never inside the database), and sign its first
+checkpoint. The origin names the log in every checkpoint.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if origin == "" {
+				origin = defaultOrigin()
+			}
+			if err := tlog.ValidOrigin(origin); err != nil {
+				return err
+			}
+			store, err := m.openStore(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			keyPath := m.keyPath()
+			skey, vkey, err := tlog.GenerateKey(origin)
+			if err != nil {
+				return err
+			}
+			if err := writeKeyFile(keyPath, skey); err != nil {
+				return err
+			}
+			if err := tlog.Init(ctx, store, origin, vkey); err != nil {
+				os.Remove(keyPath)
+				return fmt.Errorf("init %s: %w", m.DB, err)
+			}
+			signer, err := note.NewSigner(skey)
+			if err != nil {
+				return err
+			}
+			l, err := tlog.Open(ctx, store, tlog.Options{Signer: signer})
+			if err != nil {
+				return err
+			}
+			c, _, err := l.Checkpoint(ctx)
+			if err != nil {
+				return err
+			}
+			if m.JSON {
+				return m.printJSON(map[string]any{"origin": origin, "db": m.DB, "key_file": keyPath, "verifier_key": vkey, "checkpoint": string(c.Note)})
+			}
+			fmt.Fprintf(m.Stdout, "Initialised log %s in %s.\nPrivate key: %s (keep it secret, back it up: it signs every checkpoint)\nVerifier key, for auditors: %s\n", origin, m.DB, keyPath, vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&origin, "origin", "", "the log's name in its checkpoints, e.g. example.com/prov/app (default: HOST/prov-RANDOM)")
+	return cmd
+}
+
+func defaultOrigin() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	host = strings.Map(func(r rune) rune {
+		if r == '+' || r == ' ' {
+			return '-'
+		}
+		return r
+	}, host)
+	var b [4]byte
+	rand.Read(b[:])
+	return host + "/prov-" + hex.EncodeToString(b[:])
+}
+
+func (m *Main) appendCommand() *cobra.Command {
+	var batch int
+	var noCheckpoint bool
+	cmd := &cobra.Command{
+		Use:   "append [FILE|-]",
+		Short: "Append records (JSON Lines) to the log",
+		Long: `Append records, one JSON object per line, from FILE or standard input.
+The input is appended atomically: if any line is invalid, nothing is appended
+and the error names the line. With --batch-size N, every N records are
+committed together instead (each batch atomic), so a long stream need not be
+held in memory. Prints the index assigned to each record once it is durable,
+then signs a checkpoint if the key is at hand.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if batch < 0 {
+				return usageError{fmt.Errorf("--batch-size must not be negative")}
+			}
+			in := m.Stdin
+			if len(args) == 1 && args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return prov.Errorf(prov.NotFound, "cannot read %s: %v", args[0], err)
+				}
+				defer f.Close()
+				in = f
+			}
+			l, closeLog, err := m.openLog(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			r := newLineReader(in, m.MaxRecordBytes)
+			out := bufio.NewWriter(m.Stdout)
+			defer out.Flush()
+			var raw [][]byte
+			var lines []int
+			total := 0
+			failed := func(line int, err error) error {
+				if total > 0 {
+					return prov.Errorf(prov.KindOf(err), "line %d: %v (the %d records before this batch were appended)", line, err, total)
+				}
+				return prov.Errorf(prov.KindOf(err), "line %d: %v (nothing was appended)", line, err)
+			}
+			flush := func() error {
+				if len(raw) == 0 {
+					return nil
+				}
+				entries, err := l.PrepareAll(raw)
+				if err != nil {
+					var re *tlog.RecordError
+					if errors.As(err, &re) {
+						return failed(lines[re.N], re.Err)
+					}
+					return err
+				}
+				first, err := l.AppendEntries(ctx, entries)
+				if err != nil {
+					return err
+				}
+				for i := range entries {
+					if m.JSON {
+						fmt.Fprintf(out, "{\"line\":%d,\"index\":%d}\n", lines[i], first+int64(i))
+					} else {
+						fmt.Fprintf(out, "%d\n", first+int64(i))
+					}
+				}
+				total += len(entries)
+				raw, lines = raw[:0], lines[:0]
+				return out.Flush()
+			}
+			for {
+				line, n, err := r.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return failed(n, err)
+				}
+				raw = append(raw, line)
+				lines = append(lines, n)
+				if batch > 0 && len(raw) == batch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			if total == 0 {
+				return prov.Errorf(prov.Invalid, "no records in the input: want one JSON object per line")
+			}
+			if noCheckpoint {
+				return nil
+			}
+			if _, _, err := l.Checkpoint(ctx); err != nil {
+				if prov.IsKind(err, prov.Unauthorized) {
+					fmt.Fprintf(m.Stderr, "prov: appended; no checkpoint signed: %v\n", err)
+					return nil
+				}
+				return fmt.Errorf("appended, but signing a checkpoint failed: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&batch, "batch-size", 0, "commit every N records (0: the whole input in one transaction)")
+	cmd.Flags().BoolVar(&noCheckpoint, "no-checkpoint", false, "do not sign a checkpoint after appending")
+	return cmd
+}
+
+// lineReader reads lines of at most max bytes, counting them from 1 and
+// skipping blank ones.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	n   int
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+func (lr *lineReader) next() ([]byte, int, error) {
+	for {
+		lr.n++
+		var line []byte
+		tooLong := false
+		for {
+			chunk, err := lr.r.ReadSlice('\n')
+			if !tooLong && len(line)+len(chunk) > lr.max+2 { // +2: room for "\r\n"
+				tooLong, line = true, nil
+			}
+			if !tooLong {
+				line = append(line, chunk...)
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil && err != io.EOF {
+				return nil, lr.n, prov.Errorf(prov.Unavailable, "reading input: %v", err)
+			}
+			if tooLong {
+				return nil, lr.n, prov.Errorf(prov.Invalid, "record is over the limit of %d bytes (raise it with --max-record-bytes)", lr.max)
+			}
+			if len(bytes.TrimSpace(line)) > 0 {
+				return line, lr.n, nil
+			}
+			if err == io.EOF {
+				return nil, lr.n, io.EOF
+			}
+			break // a blank line
+		}
+	}
+}
+
+func parseIndex(s, what string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, usageError{fmt.Errorf("%s %q is not a record index (a whole number from 0)", what, s)}
+	}
+	return n, nil
+}
+
+func (m *Main) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get INDEX",
+		Short: "Print a record's stored bytes, exactly",
+		Long:  "Print the record at INDEX exactly as it is stored, followed by a newline. With --json, print it with its index and leaf hash.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			idx, err := parseIndex(args[0], "INDEX")
+			if err != nil {
+				return err
+			}
+			l, closeLog, err := m.openLog(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			e, err := l.Get(cmd.Context(), idx)
+			if err != nil {
+				return err
+			}
+			if m.JSON {
+				return m.printJSON(map[string]any{"index": e.Index, "leaf_hash": e.Hashes[:min(len(e.Hashes), prov.HashSize)], "record": json.RawMessage(e.Data)})
+			}
+			m.Stdout.Write(e.Data)
+			_, err = io.WriteString(m.Stdout, "\n")
+			return err
+		},
+	}
+}
+
+func (m *Main) logCommand() *cobra.Command {
+	var from, to int64
+	cmd := &cobra.Command{
+		Use:   "log [--from N] [--to N]",
+		Short: "List records, oldest first",
+		Long:  "List the records with index from N to N (both included; default: all). With --json, one JSON object per line: {index, record}.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			l, closeLog, err := m.openLog(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			end := int64(-1)
+			if to >= 0 {
+				end = to + 1
+			} else if end, err = l.Size(ctx); err != nil {
+				return err
+			}
+			if from < 0 {
+				return usageError{fmt.Errorf("--from must not be negative")}
+			}
+			out := bufio.NewWriter(m.Stdout)
+			defer out.Flush()
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			if !m.JSON {
+				fmt.Fprintln(tw, "INDEX\tTIME\tTYPE\tACTIVITY\tAGENT\tREASON")
+			}
+			err = l.Entries(ctx, from, end, func(e prov.Entry) error {
+				if m.JSON {
+					fmt.Fprintf(out, "{\"index\":%d,\"record\":%s}\n", e.Index, e.Data)
+					return nil
+				}
+				var r struct {
+					Reason string `json:"reason"`
+				}
+				json.Unmarshal(e.Data, &r)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Index, e.Time.Format(time.RFC3339), e.Type, dash(e.ActivityID), dash(e.AgentID), dash(truncate(r.Reason, 60)))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().Int64Var(&from, "from", 0, "first index")
+	cmd.Flags().Int64Var(&to, "to", -1, "last index (included)")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func (m *Main) checkpointCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Print the latest signed checkpoint, signing a new one if the log grew",
+		Long:  "Print the latest checkpoint (C2SP tlog-checkpoint, a signed note): origin, size and root hash, signed with the log's key. If the log has grown since the last one, a new checkpoint is signed first.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, closeLog, err := m.openLog(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			c, created, err := l.Checkpoint(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if m.JSON {
+				return m.printJSON(map[string]any{"origin": l.Origin(), "size": c.Size, "root": c.Root[:], "note": string(c.Note), "created": c.Created, "new": created})
+			}
+			_, err = m.Stdout.Write(c.Note)
+			return err
+		},
+	}
+}
+
+func (m *Main) keyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "key",
+		Short: "Print the log's verifier key, for auditors",
+		Long:  "Print the signed-note verifier key of the log's signing key: give it to auditors, who check checkpoints with it. It is read from the key file when present, else from the store.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, closeLog, err := m.openLog(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			var vkey string
+			if skey, err := readKeyFile(m.keyPath()); err == nil {
+				if vkey, err = tlog.VerifierKey(skey); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return err
+			} else {
+				if vkey, err = metaVerifier(cmd, l); err != nil {
+					return err
+				}
+			}
+			if m.JSON {
+				return m.printJSON(map[string]string{"origin": l.Origin(), "verifier_key": vkey})
+			}
+			fmt.Fprintln(m.Stdout, vkey)
+			return nil
+		},
+	}
+}
+
+func metaVerifier(cmd *cobra.Command, l *tlog.Log) (vkey string, err error) {
+	err = l.Store().View(cmd.Context(), func(ctx context.Context, tx prov.ReadTx) error {
+		vkey, err = tx.Meta(ctx, prov.MetaVerifier)
+		return err
+	})
+	return vkey, err
+}
+
+func (m *Main) proofCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "proof",
+		Short: "Prove inclusion of a record, or consistency between two tree sizes",
+	}
+	var size int64
+	incl := &cobra.Command{
+		Use:   "inclusion INDEX [--size N]",
+		Short: "Prove that record INDEX is in the tree of size N",
+		Long:  "Print the RFC 9162 inclusion proof of record INDEX in the tree of N records (default: the latest checkpoint's size if it covers INDEX, else the log's size).",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			idx, err := parseIndex(args[0], "INDEX")
+			if err != nil {
+				return err
+			}
+			if size < 0 {
+				return usageError{fmt.Errorf("--size must not be negative")}
+			}
+			l, closeLog, err := m.openLog(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			p, err := l.ProveInclusion(cmd.Context(), idx, size)
+			if err != nil {
+				return err
+			}
+			if m.JSON {
+				return m.printJSON(p)
+			}
+			fmt.Fprintf(m.Stdout, "record %d in tree of size %d\nleaf hash: %s\nroot hash: %s\nproof (%d hashes):\n", p.Index, p.TreeSize, b64(p.LeafHash), b64(p.RootHash), len(p.Proof))
+			for _, h := range p.Proof {
+				fmt.Fprintf(m.Stdout, "  %s\n", b64(h))
+			}
+			return nil
+		},
+	}
+	incl.Flags().Int64Var(&size, "size", 0, "tree size (default: latest checkpoint's, or the log's)")
+	cons := &cobra.Command{
+		Use:   "consistency OLD NEW",
+		Short: "Prove that the tree of NEW records extends the tree of OLD records",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			oldSize, err := parseIndex(args[0], "OLD")
+			if err != nil {
+				return err
+			}
+			newSize, err := parseIndex(args[1], "NEW")
+			if err != nil {
+				return err
+			}
+			l, closeLog, err := m.openLog(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			p, err := l.ProveConsistency(cmd.Context(), oldSize, newSize)
+			if err != nil {
+				return err
+			}
+			if m.JSON {
+				return m.printJSON(p)
+			}
+			fmt.Fprintf(m.Stdout, "tree %d extends tree %d\nold root: %s\nnew root: %s\nproof (%d hashes):\n", p.NewSize, p.OldSize, b64(p.OldRoot), b64(p.NewRoot), len(p.Proof))
+			for _, h := range p.Proof {
+				fmt.Fprintf(m.Stdout, "  %s\n", b64(h))
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(incl, cons)
+	return cmd
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func (m *Main) verifyCommand() *cobra.Command {
+	var checkpointFile, verifier string
+	cmd := &cobra.Command{
+		Use:   "verify [--checkpoint FILE] [--verifier KEY]",
+		Short: "Verify the whole log from its stored bytes",
+		Long: `Recompute every leaf and every tree hash from the stored record bytes, check
+every stored checkpoint's signature and root, and, with --checkpoint, that the
+log still extends a checkpoint you saved earlier. Exits 3 and names the first
+bad record if anything was edited, removed, reordered or truncated.
+
+Checkpoint signatures are checked with --verifier if given (the key an
+auditor holds), else with the key file's public key, else with the key
+recorded in the store.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			store, err := m.openStore(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			var opts tlog.Options
+			source := "the store"
+			switch {
+			case verifier != "":
+				if opts.Verifier, err = note.NewVerifier(verifier); err != nil {
+					return usageError{fmt.Errorf("--verifier is not a signed-note verifier key: %v", err)}
+				}
+				source = "--verifier"
+			default:
+				if skey, err := readKeyFile(m.keyPath()); err == nil {
+					vkey, err := tlog.VerifierKey(skey)
+					if err != nil {
+						return err
+					}
+					if opts.Verifier, err = note.NewVerifier(vkey); err != nil {
+						return err
+					}
+					source = "the key file"
+				} else if !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
+			l, err := tlog.Open(ctx, store, opts)
+			if err != nil {
+				return err
+			}
+			var vo tlog.VerifyOptions
+			if checkpointFile != "" {
+				if vo.Checkpoint, err = os.ReadFile(checkpointFile); err != nil {
+					return prov.Errorf(prov.NotFound, "cannot read checkpoint file: %v", err)
+				}
+			}
+			start := time.Now()
+			rep, verr := l.Verify(ctx, vo)
+			if verr != nil && rep.Problem == nil {
+				return verr
+			}
+			if m.JSON {
+				if err := m.printJSON(map[string]any{"ok": rep.Problem == nil, "report": rep, "verifier": source}); err != nil {
+					return err
+				}
+				if verr != nil {
+					return errSilent{verr}
+				}
+				return nil
+			}
+			if verr != nil {
+				return verr
+			}
+			fmt.Fprintf(m.Stdout, "ok: log %s, %d records, root %s; %d checkpoints verified with %s", rep.Origin, rep.Size, b64(rep.Root), rep.Checkpoints, source)
+			if rep.Saved != nil {
+				fmt.Fprintf(m.Stdout, "; extends the saved checkpoint of size %d", *rep.Saved)
+			}
+			fmt.Fprintf(m.Stdout, " (%.2fs)\n", time.Since(start).Seconds())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint saved earlier: the log must still extend it")
+	cmd.Flags().StringVar(&verifier, "verifier", "", "verifier key to check checkpoint signatures with (default: from the key file, else the store)")
+	return cmd
+}
+
+// errSilent carries an error whose report was already printed.
+type errSilent struct{ error }
+
+func (e errSilent) Unwrap() error { return e.error }

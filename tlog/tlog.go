@@ -239,36 +239,44 @@ func (l *Log) PrepareAll(records [][]byte) ([]prov.Entry, error) {
 // AppendEntries appends prepared entries (see Prepare) in one transaction,
 // assigning their indexes and tree hashes, and returns the first index.
 func (l *Log) AppendEntries(ctx context.Context, entries []prov.Entry) (first int64, err error) {
+	err = l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		first, err = l.AppendTx(ctx, tx, entries)
+		return err
+	})
+	return first, err
+}
+
+// AppendTx appends prepared entries inside tx, a transaction of the log's
+// store, so that a caller can commit other writes atomically with them (the
+// capture sequencer removes changes from its queue in the same transaction).
+// It sets each entry's Index and Hashes and returns the first index.
+func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (first int64, err error) {
 	if len(entries) == 0 {
 		return 0, prov.Errorf(prov.Invalid, "nothing to append")
 	}
-	err = l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
-		size, err := tx.Size(ctx)
+	size, err := tx.Size(ctx)
+	if err != nil {
+		return 0, err
+	}
+	fresh := make(map[int64]sumdb.Hash, 2*len(entries))
+	hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1}
+	buf := make([]byte, 0, 2*len(entries)*prov.HashSize+8*prov.HashSize)
+	for i := range entries {
+		n := size + int64(i)
+		hashes, err := sumdb.StoredHashesForRecordHash(n, sumdb.RecordHash(entries[i].Data), hr)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		first = size
-		fresh := make(map[int64]sumdb.Hash, 2*len(entries))
-		hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1}
-		buf := make([]byte, 0, 2*len(entries)*prov.HashSize+8*prov.HashSize)
-		for i := range entries {
-			n := size + int64(i)
-			hashes, err := sumdb.StoredHashesForRecordHash(n, sumdb.RecordHash(entries[i].Data), hr)
-			if err != nil {
-				return err
-			}
-			start := len(buf)
-			base := sumdb.StoredHashIndex(0, n)
-			for j, h := range hashes {
-				fresh[base+int64(j)] = h
-				buf = append(buf, h[:]...)
-			}
-			entries[i].Index = n
-			entries[i].Hashes = buf[start:len(buf):len(buf)]
+		start := len(buf)
+		base := sumdb.StoredHashIndex(0, n)
+		for j, h := range hashes {
+			fresh[base+int64(j)] = h
+			buf = append(buf, h[:]...)
 		}
-		return tx.Append(ctx, entries)
-	})
-	return first, err
+		entries[i].Index = n
+		entries[i].Hashes = buf[start:len(buf):len(buf)]
+	}
+	return size, tx.Append(ctx, entries)
 }
 
 // hashReader reads stored hashes: those computed in this transaction from
@@ -438,34 +446,47 @@ func ParseCheckpointText(text string) (origin string, size int64, root sumdb.Has
 // first if the log has grown since the last (created reports that).
 func (l *Log) Checkpoint(ctx context.Context) (c prov.Checkpoint, created bool, err error) {
 	if l.signer == nil {
-		return c, false, prov.Errorf(prov.Unauthorized, "signing a checkpoint needs the log's private key: pass --key (or PROV_KEY)")
+		return c, false, errNoSigner
 	}
 	err = l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
-		size, err := tx.Size(ctx)
-		if err != nil {
-			return err
-		}
-		latest, err := tx.LatestCheckpoint(ctx)
-		if err == nil && latest.Size == size {
-			c, created = latest, false
-			return nil
-		}
-		if err != nil && !prov.IsKind(err, prov.NotFound) {
-			return err
-		}
-		root, err := sumdb.TreeHash(size, newHashReader(ctx, tx))
-		if err != nil {
-			return err
-		}
-		signed, err := note.Sign(&note.Note{Text: CheckpointText(l.origin, size, root)}, l.signer)
-		if err != nil {
-			return fmt.Errorf("sign checkpoint: %w", err)
-		}
-		c = prov.Checkpoint{Size: size, Root: root, Note: signed, Created: l.now().UTC()}
-		created = true
-		return tx.PutCheckpoint(ctx, c)
+		c, created, err = l.CheckpointTx(ctx, tx)
+		return err
 	})
 	return c, created, err
+}
+
+var errNoSigner = prov.Errorf(prov.Unauthorized, "signing a checkpoint needs the log's private key: pass --key (or PROV_KEY)")
+
+// CanSign reports whether the log has its private key, and so can sign
+// checkpoints.
+func (l *Log) CanSign() bool { return l.signer != nil }
+
+// CheckpointTx is Checkpoint inside tx, a transaction of the log's store.
+func (l *Log) CheckpointTx(ctx context.Context, tx prov.Tx) (c prov.Checkpoint, created bool, err error) {
+	if l.signer == nil {
+		return c, false, errNoSigner
+	}
+	size, err := tx.Size(ctx)
+	if err != nil {
+		return c, false, err
+	}
+	latest, err := tx.LatestCheckpoint(ctx)
+	if err == nil && latest.Size == size {
+		return latest, false, nil
+	}
+	if err != nil && !prov.IsKind(err, prov.NotFound) {
+		return c, false, err
+	}
+	root, err := sumdb.TreeHash(size, newHashReader(ctx, tx))
+	if err != nil {
+		return c, false, err
+	}
+	signed, err := note.Sign(&note.Note{Text: CheckpointText(l.origin, size, root)}, l.signer)
+	if err != nil {
+		return c, false, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	c = prov.Checkpoint{Size: size, Root: root, Note: signed, Created: l.now().UTC()}
+	return c, true, tx.PutCheckpoint(ctx, c)
 }
 
 // LatestCheckpoint returns the stored checkpoint of the greatest size, or an

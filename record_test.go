@@ -160,6 +160,8 @@ func TestInvalidRecords(t *testing.T) {
 				}
 			case beyond && serr != nil:
 				t.Errorf("marked beyond schema, but the schema refuses it too (remove the mark): %v", serr)
+			case beyond && !isBeyondSchema(err):
+				t.Errorf("marked beyond schema, but %q is not one of the reasons in beyondSchema", err)
 			case !beyond && serr == nil:
 				t.Errorf("ParseRecord refuses (%v), the schema accepts", err)
 			}
@@ -167,9 +169,16 @@ func TestInvalidRecords(t *testing.T) {
 	}
 }
 
-// TestSampleRecord pins the issue's sample record: it is a valid vector, and
-// it decodes to what it says.
+// TestSampleRecord pins the issue's sample record: it is a valid vector and
+// the example of docs/RECORD.md, and it decodes to what it says.
 func TestSampleRecord(t *testing.T) {
+	doc, err := os.ReadFile("docs/RECORD.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, example, ok := strings.Cut(string(doc), "```json\n"); !ok || !strings.HasPrefix(example, sampleRecord+"\n```") {
+		t.Errorf("docs/RECORD.md's example is not the sample record")
+	}
 	data, err := os.ReadFile("testdata/records/valid/issue-sample.json")
 	if err != nil {
 		t.Fatal(err)

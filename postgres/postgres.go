@@ -331,6 +331,11 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) er
 	return nil
 }
 
+// Querier is what pgx.Tx and *pgx.Conn share: the connection a transaction
+// of View or Update runs on. Packages that keep tables of their own beside
+// the log (capture) reach it through the Querier method of the transaction.
+type Querier = querier
+
 // querier is what pgx.Tx and *pgx.Conn share.
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -343,6 +348,10 @@ type txn struct {
 	s *Store
 	c querier
 }
+
+// Querier returns the connection the transaction runs on, to read and write
+// other tables in the same transaction. It must not be used after fn returns.
+func (t *txn) Querier() Querier { return t.c }
 
 func (t *txn) Size(ctx context.Context) (int64, error) {
 	var n int64

@@ -168,7 +168,7 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // Prepare validates one record and derives its index fields. It is what
 // Append does to every record before storing it.
 func (l *Log) Prepare(data []byte) (prov.Entry, error) {
-	data = bytes.TrimSpace(data)
+	data = bytes.Trim(data, " \t\r\n") // JSON white space only, as prov.ParseRecord
 	if max := l.maxRecordBytes(); len(data) > max {
 		return prov.Entry{}, prov.Errorf(prov.Invalid, "record is %d bytes, over the limit of %d bytes (raise it with --max-record-bytes)", len(data), max)
 	}

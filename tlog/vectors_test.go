@@ -233,11 +233,17 @@ func asHashes(bs ...[]byte) ([]sumdb.Hash, bool) {
 	return out, true
 }
 
+// xmodMaxSize is the largest tree size x/mod's verifiers can be given: above
+// 2^62 its maxpow2 loops forever (1<<63 overflows to a negative int64), so
+// CheckRecord and CheckTree hang given a non-empty proof. Prov's own code
+// calls x/mod only with sizes of its log.
+const xmodMaxSize = 1 << 62
+
 // xmodCheckRecord runs x/mod's verifier on an inclusion proof; ok is false
 // when the proof cannot be expressed to it.
 func xmodCheckRecord(index, size int64, leaf, root []byte, proof [][]byte) (err error, ok bool) {
 	hs, ok := asHashes(append([][]byte{leaf, root}, proof...)...)
-	if !ok || index < 0 || size < 0 {
+	if !ok || index < 0 || size < 0 || size > xmodMaxSize {
 		return nil, false
 	}
 	return sumdb.CheckRecord(sumdb.RecordProof(hs[2:]), size, hs[1], index, hs[0]), true
@@ -247,7 +253,7 @@ func xmodCheckRecord(index, size int64, leaf, root []byte, proof [][]byte) (err 
 // when the proof cannot be expressed to it.
 func xmodCheckTree(oldSize, newSize int64, oldRoot, newRoot []byte, proof [][]byte) (err error, ok bool) {
 	hs, ok := asHashes(append([][]byte{oldRoot, newRoot}, proof...)...)
-	if !ok || oldSize < 0 || newSize < 0 {
+	if !ok || oldSize < 0 || newSize < 0 || newSize > xmodMaxSize {
 		return nil, false
 	}
 	return sumdb.CheckTree(sumdb.TreeProof(hs[2:]), newSize, hs[1], oldSize, hs[0]), true

@@ -74,8 +74,11 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	var ue usageError
+	var ec exitCode
 	code := exitError
 	switch {
+	case errors.As(err, &ec):
+		return int(ec)
 	case errors.As(err, &ue):
 		code = exitUsage
 	case prov.IsKind(err, prov.Tampered):
@@ -143,7 +146,8 @@ func (m *Main) command() *cobra.Command {
 	f.BoolVar(&m.JSON, "json", false, "machine-readable JSON output")
 	f.IntVar(&m.MaxRecordBytes, "max-record-bytes", prov.DefaultMaxRecordBytes, "refuse records larger than this")
 	root.AddCommand(m.initCommand(), m.appendCommand(), m.getCommand(), m.logCommand(), m.checkpointCommand(),
-		m.keyCommand(), m.proofCommand(), m.verifyCommand(), m.demoCommand())
+		m.keyCommand(), m.proofCommand(), m.verifyCommand(), m.demoCommand(),
+		m.captureCommand(), m.sequenceCommand(), m.runCommand())
 	return root
 }
 
@@ -188,25 +192,33 @@ func (m *Main) openLog(ctx context.Context, needKey bool) (*tlog.Log, func(), er
 	if err != nil {
 		return nil, nil, err
 	}
+	l, _, err := m.openLogIn(ctx, store, needKey)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return l, func() { store.Close() }, nil
+}
+
+// openLogIn opens the log kept in an open store; the returned func closes
+// nothing (the store belongs to the caller).
+func (m *Main) openLogIn(ctx context.Context, store prov.Store, needKey bool) (*tlog.Log, func(), error) {
 	var opts tlog.Options
 	skey, err := readKeyFile(m.keyPath())
 	switch {
 	case err == nil:
 		if opts.Signer, err = note.NewSigner(skey); err != nil {
-			store.Close()
 			return nil, nil, prov.Errorf(prov.Invalid, "key file %s does not hold a signed-note private key: %v", m.keyPath(), err)
 		}
 	case needKey || !errors.Is(err, os.ErrNotExist):
-		store.Close()
 		return nil, nil, err
 	}
 	l, err := tlog.Open(ctx, store, opts)
 	if err != nil {
-		store.Close()
 		return nil, nil, err
 	}
 	l.MaxRecordBytes = m.MaxRecordBytes
-	return l, func() { store.Close() }, nil
+	return l, func() {}, nil
 }
 
 // readKeyFile reads a private key file, refusing one that others can read.

@@ -106,7 +106,14 @@ func TestRunAttributesAnyToolThroughPGOPTIONS(t *testing.T) {
 	if changes != 2 || starts != 2 || ends != 2 {
 		t.Errorf("log has %d changes, %d starts, %d ends; want 2, 2, 2:\n%v", changes, starts, ends, records)
 	}
-	if r := db.run(t, "", "verify"); r.code != 0 {
-		t.Errorf("verify: %s", r.stderr)
+	if r := db.run(t, "", "verify", "--live"); r.code != 0 || !strings.Contains(r.stdout, "2 live rows of 1 captured tables match") {
+		t.Errorf("verify --live: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := conn.Exec(ctx, "SET session_replication_role = replica; UPDATE "+app+".users SET photo_url = 'x' WHERE id = 2; RESET session_replication_role"); err != nil {
+		t.Fatal(err)
+	}
+	r = db.run(t, "", "verify", "--live")
+	if r.code != exitTampered || !strings.Contains(r.stdout, `{"id": 2}`) || !strings.Contains(r.stdout, "changed") {
+		t.Errorf("verify --live after a write behind capture's back: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 }

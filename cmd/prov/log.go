@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/capture"
+	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/tlog"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -502,8 +504,10 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func (m *Main) verifyCommand() *cobra.Command {
 	var checkpointFile, verifier string
+	var live bool
+	var liveLimit int
 	cmd := &cobra.Command{
-		Use:   "verify [--checkpoint FILE] [--verifier KEY]",
+		Use:   "verify [--checkpoint FILE] [--verifier KEY] [--live]",
 		Short: "Verify the whole log from its stored bytes",
 		Long: `Recompute every leaf and every tree hash from the stored record bytes, check
 every stored checkpoint's signature and root, and, with --checkpoint, that the
@@ -512,7 +516,12 @@ bad record if anything was edited, removed, reordered or truncated.
 
 Checkpoint signatures are checked with --verifier if given (the key an
 auditor holds), else with the key file's public key, else with the key
-recorded in the store.`,
+recorded in the store.
+
+With --live, every captured row is also checked against the live table: the
+digest of the row as it is now must be the digest of its last captured change.
+Rows written behind capture's back (triggers disabled, replication role
+replica, capture switched off) are listed, and verify exits 3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -558,12 +567,28 @@ recorded in the store.`,
 			if verr != nil && rep.Problem == nil {
 				return verr
 			}
+			var liveRep *capture.LiveReport
+			if live {
+				lr, err := m.verifyLive(ctx, store, liveLimit)
+				if err != nil {
+					return err
+				}
+				liveRep = &lr
+			}
+			drifted := liveRep != nil && len(liveRep.Drift) > 0
 			if m.JSON {
-				if err := m.printJSON(map[string]any{"ok": rep.Problem == nil, "report": rep, "verifier": source}); err != nil {
+				out := map[string]any{"ok": rep.Problem == nil && !drifted, "report": rep, "verifier": source}
+				if liveRep != nil {
+					out["live"] = liveRep
+				}
+				if err := m.printJSON(out); err != nil {
 					return err
 				}
 				if verr != nil {
 					return errSilent{verr}
+				}
+				if drifted {
+					return errSilent{prov.Errorf(prov.Tampered, "rows were written behind capture's back")}
 				}
 				return nil
 			}
@@ -575,10 +600,34 @@ recorded in the store.`,
 				fmt.Fprintf(m.Stdout, "; extends the saved checkpoint of size %d", *rep.Saved)
 			}
 			fmt.Fprintf(m.Stdout, " (%.2fs)\n", time.Since(start).Seconds())
-			return nil
+			if liveRep == nil {
+				return nil
+			}
+			if !drifted {
+				fmt.Fprintf(m.Stdout, "ok: %d live rows of %d captured tables match their last captured change\n", liveRep.Rows, liveRep.Tables)
+				return nil
+			}
+			n := int64(len(liveRep.Drift)) + liveRep.More
+			fmt.Fprintf(m.Stdout, "DRIFT: %d of %d live rows were written behind capture's back:\n", n, liveRep.Rows)
+			tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TABLE\tKEY\tWHAT\tLAST CAPTURED CHANGE")
+			for _, d := range liveRep.Drift {
+				last := "-"
+				if d.Index != nil {
+					last = fmt.Sprint(*d.Index)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Table, d.Key, d.What, last)
+			}
+			tw.Flush()
+			if liveRep.More > 0 {
+				fmt.Fprintf(m.Stdout, "… and %d more (raise --live-limit)\n", liveRep.More)
+			}
+			return errSilent{prov.Errorf(prov.Tampered, "rows were written behind capture's back")}
 		},
 	}
 	cmd.Flags().StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint saved earlier: the log must still extend it")
+	cmd.Flags().BoolVar(&live, "live", false, "also check every captured row of the live tables against its last captured change")
+	cmd.Flags().IntVar(&liveLimit, "live-limit", 100, "with --live: list at most this many drifted rows (0: all)")
 	cmd.Flags().StringVar(&verifier, "verifier", "", "verifier key to check checkpoint signatures with (default: from the key file, else the store)")
 	return cmd
 }
@@ -587,3 +636,17 @@ recorded in the store.`,
 type errSilent struct{ error }
 
 func (e errSilent) Unwrap() error { return e.error }
+
+// verifyLive checks the live rows of captured tables in store.
+func (m *Main) verifyLive(ctx context.Context, store prov.Store, limit int) (capture.LiveReport, error) {
+	type liveVerifier interface {
+		VerifyLive(ctx context.Context, limit int) (capture.LiveReport, error)
+	}
+	var lv liveVerifier
+	if pg, ok := store.(*postgres.Store); ok {
+		lv = capture.NewPostgres(pg)
+	} else {
+		return capture.LiveReport{}, prov.Errorf(prov.Invalid, "verify --live needs a database with captured tables: pass --db postgres://…")
+	}
+	return lv.VerifyLive(ctx, limit)
+}

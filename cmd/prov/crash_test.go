@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestCrashLosesNoAcknowledgedRecord kills 'prov append' with SIGKILL at
@@ -162,4 +165,85 @@ func testCrashDuringAtomicAppend(t *testing.T, db *testLog) {
 func logSize(t *testing.T, db *testLog) int64 {
 	t.Helper()
 	return int64(len(readLog(t, db)))
+}
+
+// TestCrashDuringSequencingLosesAndDuplicatesNothing kills 'prov sequence'
+// at random moments while it moves captured changes into the log, then
+// checks that every captured change is in the log exactly once.
+func TestCrashDuringSequencingLosesAndDuplicatesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: skipped with -short")
+	}
+	dsn := os.Getenv("PROV_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
+		}
+		t.Skip("PROV_TEST_POSTGRES is not set")
+	}
+	db := newPostgresLog(t, dsn)
+	app := strings.Replace(db.args[3], "provcli_", "app_", 1)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+app+" CASCADE") })
+	for _, q := range []string{"CREATE SCHEMA " + app, "CREATE TABLE " + app + ".t (id int PRIMARY KEY, n int)"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := db.run(t, "", "capture", "enable", app+".t"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	const rows = 3000
+	if _, err := conn.Exec(ctx, "INSERT INTO "+app+".t SELECT g, 0 FROM generate_series(1, $1) g", rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE "+app+".t SET n = n + 1"); err != nil {
+		t.Fatal(err)
+	}
+	kills := 0
+	for trial := 0; trial < 12; trial++ {
+		cmd := db.cmd("sequence", "--batch", "20")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(50+rand.IntN(200)) * time.Millisecond)
+		if cmd.Process.Signal(syscall.SIGKILL) == nil {
+			kills++
+		}
+		cmd.Wait()
+	}
+	before := len(readLog(t, db))
+	if r := db.run(t, "", "sequence"); r.code != 0 {
+		t.Fatalf("sequence after the kills: %s", r.stderr)
+	}
+	seen := map[int64]int{}
+	for _, rec := range readLog(t, db) {
+		var r struct {
+			Type       string `json:"type"`
+			Attributes struct {
+				Change int64 `json:"change"`
+			} `json:"attributes"`
+		}
+		json.Unmarshal([]byte(rec), &r)
+		if r.Type == "change" {
+			seen[r.Attributes.Change]++
+		}
+	}
+	for id := int64(1); id <= 2*rows; id++ {
+		if seen[id] != 1 {
+			t.Fatalf("captured change %d is in the log %d times, want once", id, seen[id])
+		}
+	}
+	if len(seen) != 2*rows {
+		t.Errorf("%d distinct changes in the log, want %d", len(seen), 2*rows)
+	}
+	if r := db.run(t, "", "verify", "--live"); r.code != 0 {
+		t.Errorf("verify --live after the kills: %s %s", r.stdout, r.stderr)
+	}
+	t.Logf("%d kills during sequencing, which had logged %d records; %d changes, each in the log once", kills, before, len(seen))
 }

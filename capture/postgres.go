@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/postgres"
+	"github.com/prov-dev/prov/tlog"
 )
 
 // Postgres is capture in a PostgreSQL database whose log is kept in the same
@@ -164,72 +167,38 @@ func (p *Postgres) Enable(ctx context.Context, tables, pii []string) ([]Table, e
 			}
 			rels = append(rels, r)
 		}
-		piiOf, err := assignPII(rels, pii)
+		pts := make([]piiTable, len(rels))
+		for i, r := range rels {
+			pts[i] = piiTable{id: int64(r.oid), display: r.display, columns: r.columns, pk: r.pk}
+		}
+		piiOf, err := assignPII(pts, pii)
 		if err != nil {
 			return err
 		}
 		for _, r := range rels {
-			if piiOf[r.oid] == nil {
-				piiOf[r.oid] = []string{}
-			}
+			cols := piiOf[int64(r.oid)]
 			salt := make([]byte, 16)
 			rand.Read(salt)
-			if err := p.install(ctx, q, r, piiOf[r.oid], salt); err != nil {
+			if err := p.install(ctx, q, r, cols, salt); err != nil {
 				return err
 			}
 			_, err := q.Exec(ctx, "INSERT INTO "+p.schema+`.captured (relid, name, pk, pii, salt) VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (relid) DO UPDATE SET name = excluded.name, pk = excluded.pk, pii = excluded.pii, salt = excluded.salt, enabled = now(), disabled = NULL`,
-				r.oid, r.display, r.pk, piiOf[r.oid], salt)
+				r.oid, r.display, r.pk, cols, salt)
 			if err != nil {
 				return wrapPG("enable capture on "+r.display, err)
 			}
 			if _, err := q.Exec(ctx, "INSERT INTO "+p.schema+".capture_stats (relid) VALUES ($1) ON CONFLICT DO NOTHING", r.oid); err != nil {
 				return wrapPG("enable capture on "+r.display, err)
 			}
-			if err := p.baseline(ctx, q, r, piiOf[r.oid], salt); err != nil {
+			if err := p.baseline(ctx, q, r, cols, salt); err != nil {
 				return err
 			}
-			out = append(out, Table{Name: r.display, PK: r.pk, PII: piiOf[r.oid]})
+			out = append(out, Table{Name: r.display, PK: r.pk, PII: cols})
 		}
 		return nil
 	})
 	return out, err
-}
-
-// assignPII maps each --pii name to the tables it applies to.
-func assignPII(rels []*relation, pii []string) (map[uint32][]string, error) {
-	out := map[uint32][]string{}
-	for _, name := range pii {
-		matched := false
-		var all []string
-		for _, r := range rels {
-			col := name
-			if i := strings.LastIndexByte(name, '.'); i >= 0 {
-				tbl := name[:i]
-				if tbl != r.display && tbl != r.display[strings.IndexByte(r.display, '.')+1:] {
-					continue
-				}
-				col = name[i+1:]
-			}
-			all = append(all, r.columns...)
-			for _, c := range r.columns {
-				if c != col {
-					continue
-				}
-				for _, k := range r.pk {
-					if k == c {
-						return nil, prov.Errorf(prov.Invalid, "--pii %s: %s is part of the primary key of %s; key values appear in entity ids, so they cannot be kept as digests only", name, c, r.display)
-					}
-				}
-				matched = true
-				out[r.oid] = append(out[r.oid], c)
-			}
-		}
-		if !matched {
-			return nil, prov.Errorf(prov.NotFound, "--pii %s: no table named here has that column%s", name, didYouMean(suggest(name, all)))
-		}
-	}
-	return out, nil
 }
 
 // image returns the SQL expression of the row image captured for alias a.
@@ -430,4 +399,178 @@ func wrapPG(op string, err error) error {
 		return &prov.Error{Kind: prov.Internal, Message: fmt.Sprintf("%s: PostgreSQL says: %s", op, pg.Message), Err: err}
 	}
 	return &prov.Error{Kind: prov.Internal, Message: fmt.Sprintf("%s: %v", op, err), Err: err}
+}
+
+// digestSQL is the SQL expression of the digest of a row image: SHA-256 of
+// PostgreSQL's text of the jsonb image without its null fields (so that a
+// column added without a default does not change the digests of existing
+// rows). Baselines, the sequencer and verify --live all use it.
+func digestSQL(img string) string {
+	return "sha256(convert_to(jsonb_strip_nulls(" + img + ")::text, 'UTF8'))"
+}
+
+// Sequencer returns a sequencer that appends to log, which must be kept in
+// the same store.
+func (p *Postgres) Sequencer(log *tlog.Log) *Sequencer {
+	return newSequencer(&pgQueue{p: p, tables: map[int64]*tableInfo{}}, log)
+}
+
+// pgQueue is the capture queue of a PostgreSQL database, as the sequencer
+// reads it.
+type pgQueue struct {
+	p      *Postgres
+	db     string
+	tables map[int64]*tableInfo // cache: a captured table's name and key never change
+}
+
+func querier(tx prov.Tx) postgres.Querier {
+	return tx.(interface{ Querier() postgres.Querier }).Querier()
+}
+
+func (pq *pgQueue) update(ctx context.Context, fn func(ctx context.Context, tx prov.Tx) error) error {
+	return pq.p.store.Update(ctx, fn)
+}
+
+func (pq *pgQueue) take(ctx context.Context, tx prov.Tx, n int) ([]*change, int, error) {
+	changes, err := pq.takeChanges(ctx, tx, n)
+	return changes, len(changes), err
+}
+
+func (pq *pgQueue) takeChanges(ctx context.Context, tx prov.Tx, n int) ([]*change, error) {
+	q := querier(tx)
+	schema := pq.p.schema
+	if pq.db == "" {
+		if err := q.QueryRow(ctx, "SELECT current_database()").Scan(&pq.db); err != nil {
+			return nil, wrapPG("sequence", err)
+		}
+	}
+	rows, err := q.Query(ctx, `DELETE FROM `+schema+`.changes WHERE id IN (
+			SELECT id FROM `+schema+`.changes ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+		RETURNING id, xid::text, relid, op::text, new::text, old::text, ctx, db_user, app, host(client), at,
+			`+digestSQL("new")+`, `+digestSQL("old"), n)
+	if err != nil {
+		return nil, wrapPG("sequence: take changes", err)
+	}
+	var changes []*change
+	var relids []uint32
+	for rows.Next() {
+		c := &change{}
+		var relid uint32
+		var newText, oldText, app, client *string
+		if err := rows.Scan(&c.id, &c.xid, &relid, &c.op, &newText, &oldText, &c.ctx, &c.dbUser, &app, &client, &c.at, &c.newSum, &c.oldSum); err != nil {
+			rows.Close()
+			return nil, wrapPG("sequence: read changes", err)
+		}
+		if newText != nil {
+			c.new = []byte(*newText)
+		}
+		if oldText != nil {
+			c.old = []byte(*oldText)
+		}
+		c.app, c.client = deref(app), deref(client)
+		c.agent = &prov.Agent{ID: "pg-role:" + c.dbUser, Kind: "database-role"}
+		changes = append(changes, c)
+		relids = append(relids, relid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrapPG("sequence: read changes", err)
+	}
+	if err := pq.loadTables(ctx, q, relids); err != nil {
+		return nil, err
+	}
+	for i, c := range changes {
+		c.table = pq.tables[int64(relids[i])]
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].id < changes[j].id })
+	return changes, nil
+}
+
+// loadTables caches the name and key of every table the changes belong to.
+func (pq *pgQueue) loadTables(ctx context.Context, q postgres.Querier, relids []uint32) error {
+	var missing []uint32
+	for _, rel := range relids {
+		if _, ok := pq.tables[int64(rel)]; !ok && !slices.Contains(missing, rel) {
+			missing = append(missing, rel)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := q.Query(ctx, "SELECT relid, name, pk FROM "+pq.p.schema+".captured WHERE relid = ANY($1)", missing)
+	if err != nil {
+		return wrapPG("sequence: read captured tables", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rel uint32
+		t := &tableInfo{}
+		if err := rows.Scan(&rel, &t.name, &t.pk); err != nil {
+			return wrapPG("sequence: read captured tables", err)
+		}
+		t.id = int64(rel)
+		t.entity = fmt.Sprintf("pg:%s/%s", pq.db, t.name)
+		pq.tables[t.id] = t
+	}
+	if err := rows.Err(); err != nil {
+		return wrapPG("sequence: read captured tables", err)
+	}
+	for _, rel := range missing {
+		if _, ok := pq.tables[int64(rel)]; !ok {
+			return prov.Errorf(prov.Internal, "sequence: changes of table oid %d, which capture does not know", rel)
+		}
+	}
+	return nil
+}
+
+func (pq *pgQueue) rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (map[rowKey][]byte, error) {
+	rel := make([]uint32, len(keys))
+	pk := make([]string, len(keys))
+	for i, k := range keys {
+		rel[i], pk[i] = uint32(k.relid), k.pk
+	}
+	rows, err := querier(tx).Query(ctx, `SELECT u.ord, s.digest FROM unnest($1::oid[], $2::jsonb[]) WITH ORDINALITY AS u(relid, pk, ord)
+		JOIN `+pq.p.schema+`.row_state s ON s.relid = u.relid AND s.pk = u.pk`, rel, pk)
+	if err != nil {
+		return nil, wrapPG("sequence: read row states", err)
+	}
+	defer rows.Close()
+	out := map[rowKey][]byte{}
+	for rows.Next() {
+		var ord int64
+		var digest []byte
+		if err := rows.Scan(&ord, &digest); err != nil {
+			return nil, wrapPG("sequence: read row states", err)
+		}
+		out[keys[ord-1]] = digest
+	}
+	return out, wrapPG("sequence: read row states", rows.Err())
+}
+
+func (pq *pgQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error {
+	rel := make([]uint32, len(states))
+	pk := make([]string, len(states))
+	digest := make([][]byte, len(states))
+	idx := make([]int64, len(states))
+	for i, s := range states {
+		rel[i], pk[i], digest[i], idx[i] = uint32(s.relid), s.pk, s.digest, s.idx
+	}
+	_, err := querier(tx).Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_state (relid, pk, digest, idx)
+		SELECT * FROM unnest($1::oid[], $2::jsonb[], $3::bytea[], $4::bigint[])
+		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`, rel, pk, digest, idx)
+	return wrapPG("sequence: write row states", err)
+}
+
+func (pq *pgQueue) count(ctx context.Context, tx prov.Tx, stats map[int64]*tableStats) error {
+	var rel []uint32
+	var c, u, b []int64
+	for id, st := range stats {
+		rel = append(rel, uint32(id))
+		c, u, b = append(c, st.changes), append(u, st.unattributed), append(b, st.bypassed)
+	}
+	_, err := querier(tx).Exec(ctx, `INSERT INTO `+pq.p.schema+`.capture_stats AS s (relid, changes, unattributed, bypassed)
+		SELECT * FROM unnest($1::oid[], $2::bigint[], $3::bigint[], $4::bigint[])
+		ON CONFLICT (relid) DO UPDATE SET changes = s.changes + excluded.changes,
+			unattributed = s.unattributed + excluded.unattributed, bypassed = s.bypassed + excluded.bypassed`, rel, c, u, b)
+	return wrapPG("sequence: count changes", err)
 }

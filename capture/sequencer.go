@@ -6,12 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
 	"github.com/prov-dev/prov"
-	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/tlog"
 )
 
@@ -24,54 +22,105 @@ const DefaultBatch = 2000
 // checkpoint: a crash at any point neither loses nor duplicates a change.
 // Changes are taken in the order of their ids among those committed; a
 // transaction that commits late is taken by a later step, never skipped
-// (there is no high-water mark). Application transactions never wait for it.
+// (there is no high-water mark). Application transactions never wait for it
+// on PostgreSQL; on SQLite, where writers take turns, they wait for a step as
+// for any other writer.
 //
 // Writers of one log are serialised by the store, so several sequencers (or
 // servers) may run against one database; only one makes progress at a time.
+// One Sequencer must not be used by several goroutines at once.
+//
+// The record format, bypass detection, row states and counters are kept here
+// once; each backend (a queue) only reads and writes its tables.
 type Sequencer struct {
-	p     *Postgres
+	q     queue
 	log   *tlog.Log
 	Batch int
-
-	db     string
-	tables map[uint32]*tableInfo
 }
 
+// queue is a capture queue kept in the same store as the log: what a backend
+// provides to the sequencer. The methods other than update run in the
+// transaction that update opened, whose prov.Tx they are given.
+type queue interface {
+	// update runs fn in a read-write transaction of the log's store.
+	update(ctx context.Context, fn func(ctx context.Context, tx prov.Tx) error) error
+	// take deletes up to about n committed changes from the queue and returns
+	// them in id order, with their images in canonical form and digested,
+	// and how many rows it deleted (some rows may make no change).
+	take(ctx context.Context, tx prov.Tx, n int) (changes []*change, taken int, err error)
+	// rowStates returns the digest of each of keys that has a row state
+	// (nil: the row is deleted); keys without one are absent.
+	rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (map[rowKey][]byte, error)
+	// putRowStates stores row states, replacing those of the same keys.
+	putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error
+	// count adds a batch's counters to the totals of each table.
+	count(ctx context.Context, tx prov.Tx, stats map[int64]*tableStats) error
+}
+
+func newSequencer(q queue, log *tlog.Log) *Sequencer {
+	return &Sequencer{q: q, log: log, Batch: DefaultBatch}
+}
+
+// tableInfo is what records say of a captured table.
 type tableInfo struct {
-	name string // schema.table
-	pk   []string
+	id     int64
+	name   string   // schema.table, as when capture was enabled
+	pk     []string // in key order
+	entity string   // prefix of its rows' entity ids: pg:<db>/<schema>.<table>
 }
 
-// Sequencer returns a sequencer that appends to log, which must be kept in
-// the same store.
-func (p *Postgres) Sequencer(log *tlog.Log) *Sequencer {
-	return &Sequencer{p: p, log: log, Batch: DefaultBatch, tables: map[uint32]*tableInfo{}}
-}
-
-// change is one row of the capture queue.
+// change is one captured row change, as a backend read it from its queue.
 type change struct {
 	id     int64
-	xid    string
-	relid  uint32
-	op     string
-	new    []byte // jsonb text, canonical
-	old    []byte
+	table  *tableInfo
+	op     string // I insert, U update, D delete, T truncate
+	new    []byte // the row after, JSON text in a canonical form
+	old    []byte // the row before
+	newSum []byte // digest of new (see digestSQL)
+	oldSum []byte // digest of old
 	ctx    *string
-	dbUser string
-	app    *string
-	client *string
+	xid    string // the application transaction, if known
 	at     time.Time
-	newSum []byte // Digest of new
-	oldSum []byte // Digest of old
+	// What the database knows of the session, where it knows anything.
+	dbUser string
+	app    string
+	client string
+	// agent is whom an unattributed change is ascribed to; nil: nobody.
+	agent *prov.Agent
 }
+
+// rowKey names a captured row: its table and its primary key as keyOf
+// writes it.
+type rowKey struct {
+	relid int64
+	pk    string
+}
+
+// rowState is the last captured state of a row: the digest of its image
+// (nil: deleted) and the log index of the change that wrote it.
+type rowState struct {
+	rowKey
+	digest []byte
+	idx    int64
+}
+
+// tableStats are the counters of one table.
+type tableStats struct{ changes, unattributed, bypassed int64 }
 
 // Step integrates one batch and returns how many changes it moved.
 func (s *Sequencer) Step(ctx context.Context) (n int, err error) {
-	err = s.p.update(ctx, func(ctx context.Context, q postgres.Querier, tx prov.Tx) error {
-		n, err = s.step(ctx, q, tx)
+	n, _, err = s.stepMore(ctx)
+	return n, err
+}
+
+// stepMore is Step, and reports whether the batch was full: there may be
+// more to do.
+func (s *Sequencer) stepMore(ctx context.Context) (n int, more bool, err error) {
+	err = s.q.update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		n, more, err = s.step(ctx, tx)
 		return err
 	})
-	return n, err
+	return n, more, err
 }
 
 // Run steps until the queue is empty; with follow, it keeps going until ctx
@@ -79,7 +128,7 @@ func (s *Sequencer) Step(ctx context.Context) (n int, err error) {
 // number of changes moved.
 func (s *Sequencer) Run(ctx context.Context, follow bool, idle time.Duration) (total int, err error) {
 	for {
-		n, err := s.Step(ctx)
+		n, more, err := s.stepMore(ctx)
 		total += n
 		if err != nil {
 			if follow && ctx.Err() != nil {
@@ -87,7 +136,7 @@ func (s *Sequencer) Run(ctx context.Context, follow bool, idle time.Duration) (t
 			}
 			return total, err
 		}
-		if n >= s.batch() {
+		if more {
 			continue
 		}
 		if !follow {
@@ -108,112 +157,106 @@ func (s *Sequencer) batch() int {
 	return DefaultBatch
 }
 
-func (s *Sequencer) step(ctx context.Context, q postgres.Querier, tx prov.Tx) (int, error) {
-	schema := s.p.schema
-	if s.db == "" {
-		if err := q.QueryRow(ctx, "SELECT current_database()").Scan(&s.db); err != nil {
-			return 0, wrapPG("sequence", err)
-		}
+func (s *Sequencer) step(ctx context.Context, tx prov.Tx) (n int, more bool, err error) {
+	changes, taken, err := s.q.take(ctx, tx, s.batch())
+	more = taken >= s.batch()
+	if err != nil || len(changes) == 0 {
+		return 0, more, err
 	}
-	rows, err := q.Query(ctx, `DELETE FROM `+schema+`.changes WHERE id IN (
-			SELECT id FROM `+schema+`.changes ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, xid::text, relid, op::text, new::text, old::text, ctx, db_user, app, host(client), at,
-			`+digestSQL("new")+`, `+digestSQL("old"), s.batch())
+	n, err = s.integrate(ctx, tx, changes)
+	return n, more, err
+}
+
+// integrate appends the records of changes, and updates the row states and
+// counters.
+func (s *Sequencer) integrate(ctx context.Context, tx prov.Tx, changes []*change) (int, error) {
+	keys, err := touchedKeys(changes)
 	if err != nil {
-		return 0, wrapPG("sequence: take changes", err)
-	}
-	var changes []*change
-	for rows.Next() {
-		c := &change{}
-		var newText, oldText *string
-		if err := rows.Scan(&c.id, &c.xid, &c.relid, &c.op, &newText, &oldText, &c.ctx, &c.dbUser, &c.app, &c.client, &c.at, &c.newSum, &c.oldSum); err != nil {
-			rows.Close()
-			return 0, wrapPG("sequence: read changes", err)
-		}
-		if newText != nil {
-			c.new = []byte(*newText)
-		}
-		if oldText != nil {
-			c.old = []byte(*oldText)
-		}
-		changes = append(changes, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, wrapPG("sequence: read changes", err)
-	}
-	if len(changes) == 0 {
-		return 0, nil
-	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].id < changes[j].id })
-	if err := s.loadTables(ctx, q, changes); err != nil {
 		return 0, err
 	}
-
-	// The keys each change touches, and their states before this batch.
-	type key struct {
-		relid uint32
-		pk    string
+	states, err := s.q.rowStates(ctx, tx, keys)
+	if err != nil {
+		return 0, err
 	}
-	var lookRel []uint32
-	var lookPK []string
-	seen := map[key]bool{}
+	b, err := buildRecords(changes, states)
+	if err != nil {
+		return 0, err
+	}
+	first, err := s.log.AppendTx(ctx, tx, b.entries)
+	if err != nil {
+		return 0, err
+	}
+	for i := range b.states {
+		b.states[i].idx += first
+	}
+	if err := s.q.putRowStates(ctx, tx, b.states); err != nil {
+		return 0, err
+	}
+	if err := s.q.count(ctx, tx, b.stats); err != nil {
+		return 0, err
+	}
+	if s.log.CanSign() {
+		if _, _, err := s.log.CheckpointTx(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
+	return len(changes), nil
+}
+
+// touchedKeys returns the rows that changes touch, each once.
+func touchedKeys(changes []*change) ([]rowKey, error) {
+	var keys []rowKey
+	seen := map[rowKey]bool{}
 	for _, c := range changes {
-		t := s.tables[c.relid]
 		for _, img := range [][]byte{c.old, c.new} {
 			if img == nil {
 				continue
 			}
-			pk, err := keyOf(img, t.pk)
+			pk, err := keyOf(img, c.table.pk)
 			if err != nil {
-				return 0, fmt.Errorf("sequence: change %d of %s: %w", c.id, t.name, err)
+				return nil, fmt.Errorf("sequence: change %d of %s: %w", c.id, c.table.name, err)
 			}
-			if k := (key{c.relid, pk}); !seen[k] {
+			if k := (rowKey{c.table.id, pk}); !seen[k] {
 				seen[k] = true
-				lookRel, lookPK = append(lookRel, c.relid), append(lookPK, pk)
+				keys = append(keys, k)
 			}
 		}
 	}
-	state := map[key][]byte{} // digest; nil: deleted
-	known := map[key]bool{}
-	srows, err := q.Query(ctx, `SELECT u.ord, s.digest FROM unnest($1::oid[], $2::jsonb[]) WITH ORDINALITY AS u(relid, pk, ord)
-		JOIN `+schema+`.row_state s ON s.relid = u.relid AND s.pk = u.pk`, lookRel, lookPK)
-	if err != nil {
-		return 0, wrapPG("sequence: read row states", err)
-	}
-	for srows.Next() {
-		var ord int64
-		var digest []byte
-		if err := srows.Scan(&ord, &digest); err != nil {
-			srows.Close()
-			return 0, wrapPG("sequence: read row states", err)
-		}
-		k := key{lookRel[ord-1], lookPK[ord-1]}
-		state[k], known[k] = digest, true
-	}
-	srows.Close()
-	if err := srows.Err(); err != nil {
-		return 0, wrapPG("sequence: read row states", err)
-	}
+	return keys, nil
+}
 
-	type stat struct{ changes, unattributed, bypassed int64 }
-	stats := map[uint32]*stat{}
-	entries := make([]prov.Entry, 0, len(changes))
-	final := map[key]int{} // key → position in entries of its last change
-	finalDigest := map[key][]byte{}
+// batch is what a batch of changes becomes: the entries to append, the row
+// states after it (idx relative to the first entry) and the counters.
+type batch struct {
+	entries []prov.Entry
+	states  []rowState
+	stats   map[int64]*tableStats
+}
+
+// buildRecords makes one change record per change, in order, and flags the
+// changes whose before-image is not the last state capture saw of the row
+// (known holds the states before the batch): a write bypassed capture.
+func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
+	state := make(map[rowKey][]byte, len(known)) // digest; nil: deleted
+	has := make(map[rowKey]bool, len(known))
+	for k, d := range known {
+		state[k], has[k] = d, true
+	}
+	b := &batch{entries: make([]prov.Entry, 0, len(changes)), stats: map[int64]*tableStats{}}
+	final := map[rowKey]int{} // key → position in entries of its last change
 	for _, c := range changes {
-		t := s.tables[c.relid]
-		st := stats[c.relid]
+		t := c.table
+		st := b.stats[t.id]
 		if st == nil {
-			st = &stat{}
-			stats[c.relid] = st
+			st = &tableStats{}
+			b.stats[t.id] = st
 		}
 		attr, err := prov.ParseAttribution(deref(c.ctx))
 		if err != nil {
 			attr = prov.Attribution{} // a malformed context is no attribution; the raw value is kept
 		}
 		rec := changeRecord{Type: prov.TypeChange, Time: c.at.UTC().Format(time.RFC3339Nano)}
-		attrs := changeAttributes{Table: t.name, Change: c.id, XID: c.xid, DBUser: c.dbUser, App: deref(c.app), Client: deref(c.client)}
+		attrs := changeAttributes{Table: t.name, Change: c.id, XID: c.xid, DBUser: c.dbUser, App: c.app, Client: c.client}
 		if attr.Activity != "" {
 			rec.Activity = &prov.Activity{ID: attr.Activity}
 		} else {
@@ -224,7 +267,7 @@ func (s *Sequencer) step(ctx context.Context, q postgres.Querier, tx prov.Tx) (i
 		if attr.Agent != "" {
 			rec.Agent = &prov.Agent{ID: attr.Agent}
 		} else {
-			rec.Agent = &prov.Agent{ID: "pg-role:" + c.dbUser, Kind: "database-role"}
+			rec.Agent = c.agent
 		}
 		var oldPK, newPK string
 		if c.old != nil {
@@ -235,27 +278,25 @@ func (s *Sequencer) step(ctx context.Context, q postgres.Querier, tx prov.Tx) (i
 			newPK, _ = keyOf(c.new, t.pk)
 			attrs.After = json.RawMessage(c.new)
 		}
-		entity := func(pk string) string { return fmt.Sprintf("pg:%s/%s/%s", s.db, t.name, pk) }
+		entity := func(pk string) string { return t.entity + "/" + pk }
 		bypass := false
 		if c.old != nil { // the before-image must be the last state capture saw
-			k := key{c.relid, oldPK}
-			if !known[k] || !bytes.Equal(state[k], c.oldSum) {
+			k := rowKey{t.id, oldPK}
+			if !has[k] || !bytes.Equal(state[k], c.oldSum) {
 				bypass = true
 			}
-			state[k], known[k] = nil, true
-			finalDigest[k] = nil
-			final[k] = len(entries)
+			state[k], has[k] = nil, true
+			final[k] = len(b.entries)
 		} else if c.new != nil { // an insert: the key must not hold a row
-			k := key{c.relid, newPK}
-			if known[k] && state[k] != nil {
+			k := rowKey{t.id, newPK}
+			if has[k] && state[k] != nil {
 				bypass = true
 			}
 		}
 		if c.new != nil {
-			k := key{c.relid, newPK}
-			state[k], known[k] = c.newSum, true
-			finalDigest[k] = c.newSum
-			final[k] = len(entries)
+			k := rowKey{t.id, newPK}
+			state[k], has[k] = c.newSum, true
+			final[k] = len(b.entries)
 		}
 		if bypass {
 			attrs.Bypass = true
@@ -280,93 +321,28 @@ func (s *Sequencer) step(ctx context.Context, q postgres.Querier, tx prov.Tx) (i
 		case c.op == "T":
 			rec.Generated = []prov.EntityRef{{ID: entity(oldPK), Op: prov.OpTruncate}}
 		default:
-			return 0, prov.Errorf(prov.Internal, "sequence: change %d has unknown operation %q", c.id, c.op)
+			return nil, prov.Errorf(prov.Internal, "sequence: change %d has unknown operation %q", c.id, c.op)
 		}
 		rec.Attributes = attrs
 		data, err := json.Marshal(rec)
 		if err != nil {
-			return 0, fmt.Errorf("sequence: encode change %d: %w", c.id, err)
+			return nil, fmt.Errorf("sequence: encode change %d: %w", c.id, err)
 		}
-		e := prov.Entry{Data: data, Type: prov.TypeChange, Time: c.at, AgentID: rec.Agent.ID}
+		e := prov.Entry{Data: data, Type: prov.TypeChange, Time: c.at}
 		if rec.Activity != nil {
 			e.ActivityID = rec.Activity.ID
 		}
-		entries = append(entries, e)
+		if rec.Agent != nil {
+			e.AgentID = rec.Agent.ID
+		}
+		b.entries = append(b.entries, e)
 	}
-	first, err := s.log.AppendTx(ctx, tx, entries)
-	if err != nil {
-		return 0, err
-	}
-
-	// Row states after the batch, one write per key.
-	var upRel []uint32
-	var upPK []string
-	var upDigest [][]byte
-	var upIdx []int64
+	b.states = make([]rowState, 0, len(final))
 	for k, pos := range final {
-		upRel, upPK = append(upRel, k.relid), append(upPK, k.pk)
-		upDigest, upIdx = append(upDigest, finalDigest[k]), append(upIdx, first+int64(pos))
+		b.states = append(b.states, rowState{rowKey: k, digest: state[k], idx: int64(pos)})
 	}
-	_, err = q.Exec(ctx, `INSERT INTO `+schema+`.row_state (relid, pk, digest, idx)
-		SELECT * FROM unnest($1::oid[], $2::jsonb[], $3::bytea[], $4::bigint[])
-		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`, upRel, upPK, upDigest, upIdx)
-	if err != nil {
-		return 0, wrapPG("sequence: write row states", err)
-	}
-	var stRel []uint32
-	var stC, stU, stB []int64
-	for rel, st := range stats {
-		stRel = append(stRel, rel)
-		stC, stU, stB = append(stC, st.changes), append(stU, st.unattributed), append(stB, st.bypassed)
-	}
-	_, err = q.Exec(ctx, `INSERT INTO `+schema+`.capture_stats AS s (relid, changes, unattributed, bypassed)
-		SELECT * FROM unnest($1::oid[], $2::bigint[], $3::bigint[], $4::bigint[])
-		ON CONFLICT (relid) DO UPDATE SET changes = s.changes + excluded.changes,
-			unattributed = s.unattributed + excluded.unattributed, bypassed = s.bypassed + excluded.bypassed`, stRel, stC, stU, stB)
-	if err != nil {
-		return 0, wrapPG("sequence: count changes", err)
-	}
-	if s.log.CanSign() {
-		if _, _, err := s.log.CheckpointTx(ctx, tx); err != nil {
-			return 0, err
-		}
-	}
-	return len(changes), nil
-}
-
-// loadTables caches the name and key of every table the changes belong to.
-func (s *Sequencer) loadTables(ctx context.Context, q postgres.Querier, changes []*change) error {
-	var missing []uint32
-	for _, c := range changes {
-		if _, ok := s.tables[c.relid]; !ok && !slices.Contains(missing, c.relid) {
-			missing = append(missing, c.relid)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	rows, err := q.Query(ctx, "SELECT relid, name, pk FROM "+s.p.schema+".captured WHERE relid = ANY($1)", missing)
-	if err != nil {
-		return wrapPG("sequence: read captured tables", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var rel uint32
-		t := &tableInfo{}
-		if err := rows.Scan(&rel, &t.name, &t.pk); err != nil {
-			return wrapPG("sequence: read captured tables", err)
-		}
-		s.tables[rel] = t
-	}
-	if err := rows.Err(); err != nil {
-		return wrapPG("sequence: read captured tables", err)
-	}
-	for _, rel := range missing {
-		if _, ok := s.tables[rel]; !ok {
-			return prov.Errorf(prov.Internal, "sequence: changes of table oid %d, which capture does not know", rel)
-		}
-	}
-	return nil
+	sort.Slice(b.states, func(i, j int) bool { return b.states[i].idx < b.states[j].idx })
+	return b, nil
 }
 
 // changeRecord is the record of one row change. Its fields follow
@@ -382,24 +358,16 @@ type changeRecord struct {
 
 type changeAttributes struct {
 	Table        string          `json:"table"`
-	Change       int64           `json:"change"` // id in the capture queue
-	XID          string          `json:"xid"`    // the application transaction
+	Change       int64           `json:"change"`        // id in the capture queue
+	XID          string          `json:"xid,omitempty"` // the application transaction
 	Before       json.RawMessage `json:"before,omitempty"`
 	After        json.RawMessage `json:"after,omitempty"`
-	DBUser       string          `json:"db_user"`
+	DBUser       string          `json:"db_user,omitempty"`
 	App          string          `json:"application_name,omitempty"`
 	Client       string          `json:"client_addr,omitempty"`
 	Unattributed bool            `json:"unattributed,omitempty"`
 	RawContext   string          `json:"raw_context,omitempty"` // a prov.context that could not be read
 	Bypass       bool            `json:"bypass,omitempty"`      // the before-image was not the last captured state
-}
-
-// digestSQL is the SQL expression of the digest of a row image: SHA-256 of
-// PostgreSQL's text of the jsonb image without its null fields (so that a
-// column added without a default does not change the digests of existing
-// rows). Baselines, the sequencer and verify --live all use it.
-func digestSQL(img string) string {
-	return "sha256(convert_to(jsonb_strip_nulls(" + img + ")::text, 'UTF8'))"
 }
 
 // keyOf returns the primary key of a row image as a JSON object in key

@@ -162,6 +162,11 @@ type txn struct {
 	insert *sql.Stmt
 }
 
+// SQLTx returns the database/sql transaction the store transaction runs
+// on, so that code kept beside the log (capture) can read and write its own
+// tables in the same transaction. It must not be used after fn returns.
+func (t *txn) SQLTx() *sql.Tx { return t.tx }
+
 func (t *txn) close() {
 	if t.insert != nil {
 		t.insert.Close()

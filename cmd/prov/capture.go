@@ -17,19 +17,25 @@ import (
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/capture"
 	"github.com/prov-dev/prov/postgres"
+	"github.com/prov-dev/prov/sqlite"
 	"github.com/spf13/cobra"
 )
 
-// openCapture opens capture in the database named by --db.
-func (m *Main) openCapture(ctx context.Context) (*capture.Postgres, *postgres.Store, error) {
-	if !isPostgres(m.DB) {
-		return nil, nil, prov.Errorf(prov.Invalid, "capture needs a PostgreSQL database: pass --db postgres://… (capture in SQLite comes with the embedded demo)")
+// openCapture opens capture in the database named by --db: PostgreSQL, or
+// the SQLite file that holds both the application's tables and the log.
+func (m *Main) openCapture(ctx context.Context) (capture.Capturer, prov.Store, error) {
+	if isPostgres(m.DB) {
+		store, err := postgres.Open(ctx, m.DB, postgres.Options{Schema: m.Schema})
+		if err != nil {
+			return nil, nil, err
+		}
+		return capture.NewPostgres(store), store, nil
 	}
-	store, err := postgres.Open(ctx, m.DB, postgres.Options{Schema: m.Schema})
+	store, err := sqlite.Open(ctx, sqlitePath(m.DB), sqlite.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	return capture.NewPostgres(store), store, nil
+	return capture.NewSQLite(store), store, nil
 }
 
 func (m *Main) captureCommand() *cobra.Command {
@@ -45,7 +51,12 @@ func (m *Main) captureCommand() *cobra.Command {
 INSERT, UPDATE, DELETE and TRUNCATE is recorded in the same transaction, with
 the row images and the prov.context attribution. --pii COLUMN (or
 TABLE.COLUMN) keeps only salted digests of that column's values. Tables need a
-primary key. All or nothing: on any error nothing is installed.`,
+primary key. All or nothing: on any error nothing is installed.
+
+On SQLite (--db FILE), the application's tables are in the same file as the
+log; INSERT, UPDATE and DELETE are captured (SQLite has no TRUNCATE), with the
+attribution an SDK transaction writes into prov_context. 'prov sequence'
+keeps the triggers in line with the tables' columns after ALTER TABLE.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, store, err := m.openCapture(cmd.Context())

@@ -20,6 +20,7 @@ import (
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/capture"
 	"github.com/prov-dev/prov/postgres"
+	"github.com/prov-dev/prov/sqlite"
 	"github.com/prov-dev/prov/tlog"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -643,10 +644,13 @@ func (m *Main) verifyLive(ctx context.Context, store prov.Store, limit int) (cap
 		VerifyLive(ctx context.Context, limit int) (capture.LiveReport, error)
 	}
 	var lv liveVerifier
-	if pg, ok := store.(*postgres.Store); ok {
-		lv = capture.NewPostgres(pg)
-	} else {
-		return capture.LiveReport{}, prov.Errorf(prov.Invalid, "verify --live needs a database with captured tables: pass --db postgres://…")
+	switch s := store.(type) {
+	case *postgres.Store:
+		lv = capture.NewPostgres(s)
+	case *sqlite.Store:
+		lv = capture.NewSQLite(s)
+	default:
+		return capture.LiveReport{}, prov.Errorf(prov.Invalid, "verify --live needs a database with captured tables")
 	}
 	return lv.VerifyLive(ctx, limit)
 }

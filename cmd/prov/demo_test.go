@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestDemo runs the README's first command as a user would, on the embedded
+// default and on PostgreSQL.
+func TestDemo(t *testing.T) {
+	check := func(t *testing.T, r result) {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{
+			"6  frank    frank.jpg",
+			"sequenced 18 changes",
+			"1 (5.6%)",
+			"ok: 7 live rows of 1 captured tables match",
+			"log damaged at record 8 (edited)",
+			"verify exited 3",
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		check(t, run(t, "", "demo", "--dir", t.TempDir()))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("PROV_TEST_POSTGRES")
+		if dsn == "" {
+			if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
+				t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
+			}
+			t.Skip("PROV_TEST_POSTGRES is not set")
+		}
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		const drop = "DROP SCHEMA IF EXISTS prov_demo CASCADE; DROP SCHEMA IF EXISTS prov_demo_test CASCADE"
+		conn.Exec(context.Background(), drop)
+		t.Cleanup(func() { conn.Exec(context.Background(), drop) })
+		check(t, run(t, "", "--db", dsn, "--schema", "prov_demo_test", "demo", "--dir", t.TempDir()))
+	})
+}

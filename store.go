@@ -97,3 +97,11 @@ const (
 	MetaOrigin   = "origin"   // the log's origin line (its name in checkpoints)
 	MetaVerifier = "verifier" // the signed-note verifier key of the log's signer
 )
+
+// LeafReader is an optional power of a ReadTx, found by type assertion:
+// Leaves is Entries reduced to what verification reads (index, bytes, stored
+// hashes), for backends that can skip the index fields. data and hashes are
+// only valid during the call.
+type LeafReader interface {
+	Leaves(ctx context.Context, from, to int64, fn func(index int64, data, hashes []byte) error) error
+}

@@ -151,7 +151,15 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 	v.leaves = make([]sumdb.Hash, 0, size)
 	var found *Problem
 	var bad *nodeMismatch
-	err = v.tx.Entries(ctx, 0, size, func(e prov.Entry) error {
+	each := func(fn func(prov.Entry) error) error { return v.tx.Entries(ctx, 0, size, fn) }
+	if lr, ok := v.tx.(prov.LeafReader); ok {
+		each = func(fn func(prov.Entry) error) error {
+			return lr.Leaves(ctx, 0, size, func(i int64, data, hashes []byte) error {
+				return fn(prov.Entry{Index: i, Data: data, Hashes: hashes})
+			})
+		}
+	}
+	err = each(func(e prov.Entry) error {
 		n := e.Index
 		if n != next {
 			found = &Problem{Index: next, What: ProblemMissing, Detail: fmt.Sprintf("record %d is missing: the next stored record is %d", next, n)}

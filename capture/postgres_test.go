@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,20 +13,14 @@ import (
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/capture"
 	"github.com/prov-dev/prov/postgres"
+	"github.com/prov-dev/prov/storetest"
 	"github.com/prov-dev/prov/tlog"
 	"golang.org/x/mod/sumdb/note"
 )
 
 func testDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("PROV_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-			t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
-		}
-		t.Skip("PROV_TEST_POSTGRES is not set")
-	}
-	return dsn
+	return storetest.PostgresDSN(t)
 }
 
 // env is an application schema with capture and a log in a Prov schema of

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,15 +24,7 @@ import (
 // CI), which makes them mandatory.
 func testDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("PROV_TEST_POSTGRES")
-	if dsn == "" {
-		const hint = "set PROV_TEST_POSTGRES to a database's DSN, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-			t.Fatal("PROV_REQUIRE_SERVICES=1 makes the PostgreSQL tests mandatory, but PROV_TEST_POSTGRES is not set: " + hint)
-		}
-		t.Skip("PROV_TEST_POSTGRES is not set: skipping the PostgreSQL tests (" + hint + ")")
-	}
-	return dsn
+	return storetest.PostgresDSN(t)
 }
 
 // newSchema returns a schema name no other test uses, and drops the schema

@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prov-dev/prov/storetest"
 )
 
 // testDSN returns the DSN of the test database from PROV_TEST_POSTGRES. The
@@ -18,15 +18,7 @@ import (
 // CI), which makes them mandatory.
 func testDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv("PROV_TEST_POSTGRES")
-	if dsn == "" {
-		const hint = "set PROV_TEST_POSTGRES to a database's DSN, such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-			tb.Fatal("PROV_REQUIRE_SERVICES=1 makes the PostgreSQL tests mandatory, but PROV_TEST_POSTGRES is not set: " + hint)
-		}
-		tb.Skip("PROV_TEST_POSTGRES is not set: skipping the PostgreSQL tests (" + hint + ")")
-	}
-	return dsn
+	return storetest.PostgresDSN(tb)
 }
 
 // scratch is a schema of its own with a table, items, whose row changes a

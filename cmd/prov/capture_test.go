@@ -3,25 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prov-dev/prov/storetest"
 )
 
 // TestRunAttributesAnyToolThroughPGOPTIONS is the example: psql run
 // under 'prov run' has its changes captured as part of the activity, with no
 // change to psql, and the activity's start and end are in the log.
 func TestRunAttributesAnyToolThroughPGOPTIONS(t *testing.T) {
-	dsn := os.Getenv("PROV_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-			t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
-		}
-		t.Skip("PROV_TEST_POSTGRES is not set")
-	}
+	dsn := storetest.PostgresDSN(t)
 	if _, err := exec.LookPath("psql"); err != nil {
 		t.Fatal("psql is not installed: the test runs it as the tool to attribute (install postgresql-client)")
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prov-dev/prov/storetest"
 )
 
 // TestCrashLosesNoAcknowledgedRecord kills 'prov append' with SIGKILL at
@@ -174,13 +175,7 @@ func TestCrashDuringSequencingLosesAndDuplicatesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: skipped with -short")
 	}
-	dsn := os.Getenv("PROV_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-			t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
-		}
-		t.Skip("PROV_TEST_POSTGRES is not set")
-	}
+	dsn := storetest.PostgresDSN(t)
 	db := newPostgresLog(t, dsn)
 	app := strings.Replace(db.args[3], "provcli_", "app_", 1)
 	ctx := context.Background()

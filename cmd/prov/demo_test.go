@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prov-dev/prov/storetest"
 )
 
 // TestDemo runs the README's first command as a user would, on the embedded
@@ -34,13 +34,7 @@ func TestDemo(t *testing.T) {
 		check(t, run(t, "", "demo", "--dir", t.TempDir()))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("PROV_TEST_POSTGRES")
-		if dsn == "" {
-			if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-				t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
-			}
-			t.Skip("PROV_TEST_POSTGRES is not set")
-		}
+		dsn := storetest.PostgresDSN(t)
 		conn, err := pgx.Connect(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)

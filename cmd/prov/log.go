@@ -457,10 +457,7 @@ func (m *Main) proofCommand() *cobra.Command {
 			if m.JSON {
 				return m.printJSON(p)
 			}
-			fmt.Fprintf(m.Stdout, "record %d in tree of size %d\nleaf hash: %s\nroot hash: %s\nproof (%d hashes):\n", p.Index, p.TreeSize, b64(p.LeafHash), b64(p.RootHash), len(p.Proof))
-			for _, h := range p.Proof {
-				fmt.Fprintf(m.Stdout, "  %s\n", b64(h))
-			}
+			m.printProof(fmt.Sprintf("record %d in tree of size %d\nleaf hash: %s\nroot hash: %s", p.Index, p.TreeSize, b64(p.LeafHash), b64(p.RootHash)), p.Proof)
 			return nil
 		},
 	}
@@ -490,15 +487,20 @@ func (m *Main) proofCommand() *cobra.Command {
 			if m.JSON {
 				return m.printJSON(p)
 			}
-			fmt.Fprintf(m.Stdout, "tree %d extends tree %d\nold root: %s\nnew root: %s\nproof (%d hashes):\n", p.NewSize, p.OldSize, b64(p.OldRoot), b64(p.NewRoot), len(p.Proof))
-			for _, h := range p.Proof {
-				fmt.Fprintf(m.Stdout, "  %s\n", b64(h))
-			}
+			m.printProof(fmt.Sprintf("tree %d extends tree %d\nold root: %s\nnew root: %s", p.NewSize, p.OldSize, b64(p.OldRoot), b64(p.NewRoot)), p.Proof)
 			return nil
 		},
 	}
 	cmd.AddCommand(incl, cons)
 	return cmd
+}
+
+// printProof prints a proof's header lines, then its hashes, one a line.
+func (m *Main) printProof(header string, proof [][]byte) {
+	fmt.Fprintf(m.Stdout, "%s\nproof (%d hashes):\n", header, len(proof))
+	for _, h := range proof {
+		fmt.Fprintf(m.Stdout, "  %s\n", b64(h))
+	}
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

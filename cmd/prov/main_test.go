@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prov-dev/prov/sqlite"
+	"github.com/prov-dev/prov/storetest"
 	"github.com/prov-dev/prov/tlog"
 	"golang.org/x/mod/sumdb/note"
 	sumdb "golang.org/x/mod/sumdb/tlog"
@@ -82,13 +83,7 @@ func (l *testLog) cmd(args ...string) *exec.Cmd {
 func forEachBackend(t *testing.T, f func(t *testing.T, newLog func(t *testing.T) *testLog)) {
 	t.Run("sqlite", func(t *testing.T) { f(t, newSQLiteLog) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("PROV_TEST_POSTGRES")
-		if dsn == "" {
-			if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
-				t.Fatal("PROV_REQUIRE_SERVICES=1 but PROV_TEST_POSTGRES is not set")
-			}
-			t.Skip("PROV_TEST_POSTGRES is not set")
-		}
+		dsn := storetest.PostgresDSN(t)
 		f(t, func(t *testing.T) *testLog { return newPostgresLog(t, dsn) })
 	})
 }

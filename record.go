@@ -139,6 +139,24 @@ func ParseRecord(data []byte) (*Record, error) {
 	if data[0] != '{' {
 		return nil, Errorf(Invalid, "record must be a JSON object, got %s", jsonKindOf(data[0]))
 	}
+	r, err := decodeRecord(data)
+	if err == errFallback {
+		return parseRecordReference(data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseRecordReference is ParseRecord's reference path, for data that
+// decodeRecord leaves to encoding/json (malformed JSON, values of the wrong
+// type, …) so that its messages are encoding/json's: checkStrict, then
+// encoding/json's decoder, then Validate.
+func parseRecordReference(data []byte) (*Record, error) {
 	if err := checkStrict(data); err != nil {
 		return nil, err
 	}

@@ -105,3 +105,15 @@ const (
 type LeafReader interface {
 	Leaves(ctx context.Context, from, to int64, fn func(index int64, data, hashes []byte) error) error
 }
+
+// ProofReader is an optional power of a Store, found by type assertion, for
+// backends where each statement is a round trip to a server: it reads what
+// an inclusion proof needs from one snapshot, at once. Package tlog proves
+// inclusion through it when the store has it.
+type ProofReader interface {
+	// ReadForProof returns the number of records, the checkpoint of the
+	// greatest size (found is false if there is none), and the stored hashes
+	// of the records at indexes, in the same order: nil for an index with no
+	// record.
+	ReadForProof(ctx context.Context, indexes []int64) (size int64, latest Checkpoint, found bool, hashes [][]byte, err error)
+}

@@ -92,11 +92,14 @@ type Store struct {
 	migrated bool // Open is done: a missing privilege is one on the tables
 }
 
-var _ prov.Store = (*Store)(nil)
+var (
+	_ prov.Store       = (*Store)(nil)
+	_ prov.ProofReader = (*Store)(nil)
+)
 
 // queries are the store's statements, with the schema filled in.
 type queries struct {
-	size, entry, entries, leaves, hashes, insert, checkpoints, latest, putCheckpoint, meta, setMeta string
+	size, entry, entries, leaves, hashes, insert, checkpoints, latest, putCheckpoint, meta, setMeta, forProof string
 }
 
 func newQueries(schema string) queries {
@@ -122,6 +125,14 @@ WHERE (SELECT COALESCE(MAX(idx) + 1, 0) FROM {s}.records) = $1::bigint`),
 		putCheckpoint: f("INSERT INTO {s}.checkpoints (size, root, note, created) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING"),
 		meta:          f("SELECT value FROM {s}.meta WHERE key = $1"),
 		setMeta:       f("INSERT INTO {s}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+		// One statement, so one snapshot and one round trip: a first row
+		// with the size and the latest checkpoint (NULLs if none), then one
+		// row per record found.
+		forProof: f(`SELECT NULL::bigint, NULL::bytea, n.n, c.size, c.root, c.note, c.created
+FROM (SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM {s}.records) AS n
+LEFT JOIN (SELECT size, root, note, created FROM {s}.checkpoints ORDER BY size DESC LIMIT 1) AS c ON true
+UNION ALL
+SELECT idx, hashes, NULL, NULL, NULL, NULL, NULL FROM {s}.records WHERE idx = ANY($1::bigint[])`),
 	}
 }
 
@@ -689,4 +700,56 @@ func (t *txn) Leaves(ctx context.Context, from, to int64, fn func(index int64, d
 		}
 	}
 	return t.s.wrap(ctx, "read records", rows.Err())
+}
+
+// ReadForProof implements prov.ProofReader: one statement, so one snapshot
+// in one round trip, with no transaction around it.
+func (s *Store) ReadForProof(ctx context.Context, indexes []int64) (size int64, latest prov.Checkpoint, found bool, hashes [][]byte, err error) {
+	if indexes == nil {
+		indexes = []int64{}
+	}
+	rows, err := s.pool.Query(ctx, s.q.forProof, indexes)
+	if err != nil {
+		return 0, latest, false, nil, s.wrap(ctx, "read for a proof", err)
+	}
+	defer rows.Close()
+	got := make(map[int64][]byte, len(indexes))
+	header := false
+	for rows.Next() {
+		var idx, n, csize *int64
+		var h, root, note []byte
+		var created *time.Time
+		if err := rows.Scan(&idx, &h, &n, &csize, &root, &note, &created); err != nil {
+			return 0, latest, false, nil, s.wrap(ctx, "read for a proof", err)
+		}
+		if idx != nil {
+			got[*idx] = h
+			continue
+		}
+		if n == nil {
+			return 0, latest, false, nil, prov.Errorf(prov.Internal, "postgres: read for a proof: no size")
+		}
+		header, size = true, *n
+		if csize != nil {
+			if len(root) != prov.HashSize {
+				return 0, latest, false, nil, prov.Errorf(prov.Tampered, "checkpoint at size %d: stored root is %d bytes, not %d", *csize, len(root), prov.HashSize)
+			}
+			latest.Size, latest.Note, found = *csize, note, true
+			copy(latest.Root[:], root)
+			if created != nil {
+				latest.Created = created.UTC()
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, latest, false, nil, s.wrap(ctx, "read for a proof", err)
+	}
+	if !header {
+		return 0, latest, false, nil, prov.Errorf(prov.Internal, "postgres: read for a proof: no size")
+	}
+	hashes = make([][]byte, len(indexes))
+	for i, x := range indexes {
+		hashes[i] = got[x]
+	}
+	return size, latest, found, hashes, nil
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prov-dev/prov"
@@ -34,9 +35,30 @@ type Store struct {
 	path string
 	w    *sql.DB // one connection: the writer
 	r    *sql.DB // readers
+	// p reads for proofs (ReadForProof): a few rows from pages all over
+	// the file, which a fresh process reads faster with pread than through
+	// the map (a page fault for each page touched first).
+	p *sql.DB
+
+	// stmts are the readers' prepared statements, by database and query,
+	// reused by every read (database/sql prepares each once per connection).
+	mu    sync.Mutex
+	stmts map[stmtKey]*sql.Stmt
 }
 
-var _ prov.Store = (*Store)(nil)
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// maxCachedINList is the longest IN list of Hashes whose statement is
+// kept prepared; longer ones are prepared per call.
+const maxCachedINList = 64
+
+var (
+	_ prov.Store       = (*Store)(nil)
+	_ prov.ProofReader = (*Store)(nil)
+)
 
 // Options tune Open.
 type Options struct {
@@ -80,7 +102,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{path: path, w: w, r: r}
+	p, err := sql.Open("sqlite", dsn("deferred", "query_only(1)"))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	p.SetMaxOpenConns(8)
+	s := &Store{path: path, w: w, r: r, p: p}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -97,7 +126,14 @@ func (s *Store) DB() *sql.DB { return s.w }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.mu.Lock()
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.stmts = nil
+	s.mu.Unlock()
+	return errors.Join(append(errs, s.p.Close(), s.r.Close(), s.w.Close())...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -140,7 +176,34 @@ func (s *Store) View(ctx context.Context, fn func(context.Context, prov.ReadTx) 
 		return wrap("begin", err)
 	}
 	defer tx.Rollback()
-	return fn(ctx, &txn{tx: tx})
+	return fn(ctx, &txn{tx: tx, s: s})
+}
+
+// readStmt returns the prepared statement of query on db (s.r or s.p),
+// preparing it the first time.
+func (s *Store) readStmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	s.mu.Lock()
+	st := s.stmts[k]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if have := s.stmts[k]; have != nil {
+		st.Close()
+		return have, nil
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[stmtKey]*sql.Stmt)
+	}
+	s.stmts[k] = st
+	return st, nil
 }
 
 // Update implements prov.Store.
@@ -161,6 +224,31 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) er
 type txn struct {
 	tx     *sql.Tx
 	insert *sql.Stmt
+	s      *Store // set in View: reads use the readers' prepared statements
+}
+
+// query runs query in the transaction, through a prepared statement of
+// the readers in a View.
+func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.s == nil {
+		return t.tx.QueryContext(ctx, query, args...)
+	}
+	st, err := t.s.readStmt(ctx, t.s.r, query)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+func (t *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if t.s == nil {
+		return t.tx.QueryRowContext(ctx, query, args...)
+	}
+	st, err := t.s.readStmt(ctx, t.s.r, query)
+	if err != nil {
+		return t.tx.QueryRowContext(ctx, query, args...) // reports the error
+	}
+	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
 // SQLTx returns the database/sql transaction the store transaction runs
@@ -176,7 +264,7 @@ func (t *txn) close() {
 
 func (t *txn) Size(ctx context.Context) (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(idx)+1, 0) FROM records").Scan(&n)
+	err := t.queryRow(ctx, "SELECT COALESCE(MAX(idx)+1, 0) FROM records").Scan(&n)
 	return n, wrap("size", err)
 }
 
@@ -191,7 +279,7 @@ func scanEntry(sc interface{ Scan(...any) error }) (prov.Entry, error) {
 }
 
 func (t *txn) Entry(ctx context.Context, index int64) (prov.Entry, error) {
-	e, err := scanEntry(t.tx.QueryRowContext(ctx, "SELECT "+entryColumns+" FROM records WHERE idx = ?", index))
+	e, err := scanEntry(t.queryRow(ctx, "SELECT "+entryColumns+" FROM records WHERE idx = ?", index))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, prov.Errorf(prov.NotFound, "no record at index %d", index)
 	}
@@ -228,7 +316,13 @@ func (t *txn) Hashes(ctx context.Context, indexes []int64) ([][]byte, error) {
 	for i, x := range indexes {
 		args[i] = x
 	}
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	var rows *sql.Rows
+	var err error
+	if len(indexes) <= maxCachedINList {
+		rows, err = t.query(ctx, q, args...)
+	} else {
+		rows, err = t.tx.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, wrap("read hashes", err)
 	}
@@ -290,7 +384,7 @@ func scanCheckpoint(sc interface{ Scan(...any) error }) (prov.Checkpoint, error)
 }
 
 func (t *txn) LatestCheckpoint(ctx context.Context) (prov.Checkpoint, error) {
-	c, err := scanCheckpoint(t.tx.QueryRowContext(ctx, "SELECT size, root, note, created FROM checkpoints ORDER BY size DESC LIMIT 1"))
+	c, err := scanCheckpoint(t.queryRow(ctx, "SELECT size, root, note, created FROM checkpoints ORDER BY size DESC LIMIT 1"))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, prov.Errorf(prov.NotFound, "the log has no checkpoint yet")
 	}
@@ -299,7 +393,7 @@ func (t *txn) LatestCheckpoint(ctx context.Context) (prov.Checkpoint, error) {
 
 func (t *txn) Meta(ctx context.Context, key string) (string, error) {
 	var v string
-	err := t.tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	err := t.queryRow(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -403,4 +497,73 @@ func (t *txn) Leaves(ctx context.Context, from, to int64, fn func(index int64, d
 		}
 	}
 	return wrap("read records", rows.Err())
+}
+
+// forProofQuery is ReadForProof's statement for n indexes: a first row with
+// the size and the latest checkpoint (NULLs if none), then one row per
+// record found. One statement reads one snapshot, with no transaction
+// around it.
+func forProofQuery(n int) string {
+	q := `SELECT NULL, NULL, (SELECT COALESCE(MAX(idx)+1, 0) FROM records), c.size, c.root, c.note, c.created
+FROM (SELECT 1) LEFT JOIN (SELECT size, root, note, created FROM checkpoints ORDER BY size DESC LIMIT 1) AS c ON 1`
+	if n > 0 {
+		q += "\nUNION ALL\nSELECT idx, hashes, NULL, NULL, NULL, NULL, NULL FROM records WHERE idx IN (?" + strings.Repeat(",?", n-1) + ")"
+	}
+	return q
+}
+
+// ReadForProof implements prov.ProofReader: one prepared statement on a
+// connection of s.p, outside any transaction.
+func (s *Store) ReadForProof(ctx context.Context, indexes []int64) (size int64, latest prov.Checkpoint, found bool, hashes [][]byte, err error) {
+	q := forProofQuery(len(indexes))
+	args := make([]any, len(indexes))
+	for i, x := range indexes {
+		args[i] = x
+	}
+	var rows *sql.Rows
+	if len(indexes) <= maxCachedINList {
+		var st *sql.Stmt
+		if st, err = s.readStmt(ctx, s.p, q); err == nil {
+			rows, err = st.QueryContext(ctx, args...)
+		}
+	} else {
+		rows, err = s.p.QueryContext(ctx, q, args...)
+	}
+	if err != nil {
+		return 0, latest, false, nil, wrap("read for a proof", err)
+	}
+	defer rows.Close()
+	got := make(map[int64][]byte, len(indexes))
+	header := false
+	for rows.Next() {
+		var idx, n, csize, created sql.NullInt64
+		var h, root, note []byte
+		if err := rows.Scan(&idx, &h, &n, &csize, &root, &note, &created); err != nil {
+			return 0, latest, false, nil, wrap("read for a proof", err)
+		}
+		if idx.Valid {
+			got[idx.Int64] = h
+			continue
+		}
+		header, size = true, n.Int64
+		if csize.Valid {
+			if len(root) != prov.HashSize {
+				return 0, latest, false, nil, prov.Errorf(prov.Tampered, "checkpoint at size %d: stored root is %d bytes, not %d", csize.Int64, len(root), prov.HashSize)
+			}
+			latest.Size, latest.Note, found = csize.Int64, note, true
+			copy(latest.Root[:], root)
+			latest.Created = time.UnixMicro(created.Int64).UTC()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, latest, false, nil, wrap("read for a proof", err)
+	}
+	if !header {
+		return 0, latest, false, nil, prov.Errorf(prov.Internal, "sqlite: read for a proof: no size")
+	}
+	hashes = make([][]byte, len(indexes))
+	for i, x := range indexes {
+		hashes[i] = got[x]
+	}
+	return size, latest, found, hashes, nil
 }

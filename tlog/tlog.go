@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -35,6 +36,9 @@ type Log struct {
 	origin   string
 	signer   note.Signer   // nil: the log can be read and verified, not checkpointed
 	verifier note.Verifier // the log's own key, from the store or the caller
+
+	cache     *hashCache   // upper-level stored hashes, shared by proofs (see hashCache)
+	proofSize atomic.Int64 // the tree size of the last proof of the latest checkpoint
 
 	// MaxRecordBytes limits the size of one record (prov.DefaultMaxRecordBytes if 0).
 	MaxRecordBytes int
@@ -116,7 +120,7 @@ func Open(ctx context.Context, store prov.Store, opts Options) (*Log, error) {
 	if origin == "" {
 		return nil, prov.Errorf(prov.NotFound, "the store holds no log: run 'prov init' first")
 	}
-	l := &Log{store: store, origin: origin, signer: opts.Signer, verifier: opts.Verifier}
+	l := &Log{store: store, origin: origin, signer: opts.Signer, verifier: opts.Verifier, cache: newHashCache()}
 	if l.verifier == nil && vkey != "" {
 		if l.verifier, err = note.NewVerifier(vkey); err != nil {
 			return nil, prov.Errorf(prov.Tampered, "the store's verifier key is damaged: %v", err)
@@ -259,7 +263,7 @@ func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (f
 		return 0, err
 	}
 	fresh := make(map[int64]sumdb.Hash, 2*len(entries))
-	hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1}
+	hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1, cache: l.cache, limit: size}
 	buf := make([]byte, 0, 2*len(entries)*prov.HashSize+8*prov.HashSize)
 	for i := range entries {
 		n := size + int64(i)
@@ -280,7 +284,7 @@ func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (f
 }
 
 // hashReader reads stored hashes: those computed in this transaction from
-// fresh, the rest from the store.
+// fresh, upper-level ones from the log's cache, the rest from the store.
 type hashReader struct {
 	ctx   context.Context
 	tx    prov.ReadTx
@@ -289,6 +293,17 @@ type hashReader struct {
 	// read, into extraHashes (saves a round trip when proving inclusion).
 	extra       int64
 	extraHashes []byte
+
+	// cache, if not nil, serves hashes of records below limit; with fill,
+	// the hashes read from the store are kept in it too (only in read
+	// transactions: what they see is committed).
+	cache *hashCache
+	limit int64
+	fill  bool
+	// pre holds stored hashes read already, by record. fetch, if not nil,
+	// reads the others in place of tx.Hashes.
+	pre   map[int64][]byte
+	fetch func(ctx context.Context, records []int64) ([][]byte, error)
 }
 
 // recordOf returns the record whose stored hashes hold stored hash index i,
@@ -317,13 +332,29 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
 			return out, nil
 		}
 	}
+	done := make([]bool, len(indexes))
+	ndone := 0
+	if r.fresh != nil {
+		for j, i := range indexes {
+			if h, ok := r.fresh[i]; ok {
+				out[j], done[j] = h, true
+				ndone++
+			}
+		}
+	}
+	if r.cache != nil && ndone < len(indexes) {
+		ndone += r.cache.lookup(indexes, out, done, r.limit)
+	}
 	var want []int64
-	pos := make(map[int64]int, len(indexes))
-	for _, i := range indexes {
-		if _, ok := r.fresh[i]; ok {
+	pos := make(map[int64]int, len(indexes)-ndone)
+	for j, i := range indexes {
+		if done[j] {
 			continue
 		}
 		rec, _ := recordOf(i)
+		if _, ok := r.pre[rec]; ok {
+			continue
+		}
 		if _, ok := pos[rec]; !ok {
 			pos[rec] = len(want)
 			want = append(want, rec)
@@ -331,7 +362,9 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
 	}
 	extra := -1
 	if r.extra >= 0 && r.extraHashes == nil {
-		if p, ok := pos[r.extra]; ok {
+		if b, ok := r.pre[r.extra]; ok {
+			r.extraHashes = b
+		} else if p, ok := pos[r.extra]; ok {
 			extra = p
 		} else {
 			extra = len(want)
@@ -341,30 +374,49 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
 	var blobs [][]byte
 	if len(want) > 0 {
 		var err error
-		if blobs, err = r.tx.Hashes(r.ctx, want); err != nil {
+		if r.fetch != nil {
+			blobs, err = r.fetch(r.ctx, want)
+		} else {
+			blobs, err = r.tx.Hashes(r.ctx, want)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	if extra >= 0 {
 		r.extraHashes = blobs[extra]
 	}
+	var keep []int64
+	var keepHashes []sumdb.Hash
 	for j, i := range indexes {
-		if h, ok := r.fresh[i]; ok {
-			out[j] = h
+		if done[j] {
 			continue
 		}
 		rec, level := recordOf(i)
-		blob := blobs[pos[rec]]
+		blob, ok := r.pre[rec]
+		if !ok {
+			blob = blobs[pos[rec]]
+		}
 		if len(blob) != storedHashCount(rec)*prov.HashSize {
 			return nil, prov.Errorf(prov.Tampered, "record %d: its stored tree hashes are damaged (%d bytes, want %d): run 'prov verify'", rec, len(blob), storedHashCount(rec)*prov.HashSize)
 		}
 		copy(out[j][:], blob[level*prov.HashSize:])
+		if r.fill && r.cache != nil && level >= cacheMinLevel && rec < r.limit {
+			keep = append(keep, i)
+			keepHashes = append(keepHashes, out[j])
+		}
+	}
+	if len(keep) > 0 {
+		r.cache.put(keep, keepHashes)
 	}
 	return out, nil
 }
 
-func newHashReader(ctx context.Context, tx prov.ReadTx) *hashReader {
-	return &hashReader{ctx: ctx, tx: tx, extra: -1}
+// newHashReader reads the stored hashes of records below size (the
+// transaction's size) through the log's cache; fill says whether tx is a
+// read transaction, whose hashes may be kept.
+func (l *Log) newHashReader(ctx context.Context, tx prov.ReadTx, size int64, fill bool) *hashReader {
+	return &hashReader{ctx: ctx, tx: tx, extra: -1, cache: l.cache, limit: size, fill: fill}
 }
 
 // Size returns the number of records in the log.
@@ -402,7 +454,7 @@ func (l *Log) TreeHash(ctx context.Context, size int64) (root sumdb.Hash, err er
 		if size < 0 || size > n {
 			return prov.Errorf(prov.Invalid, "tree size %d is out of range: the log has %d records", size, n)
 		}
-		root, err = sumdb.TreeHash(size, newHashReader(ctx, tx))
+		root, err = sumdb.TreeHash(size, l.newHashReader(ctx, tx, n, true))
 		return err
 	})
 	return root, err
@@ -477,7 +529,7 @@ func (l *Log) CheckpointTx(ctx context.Context, tx prov.Tx) (c prov.Checkpoint, 
 	if err != nil && !prov.IsKind(err, prov.NotFound) {
 		return c, false, err
 	}
-	root, err := sumdb.TreeHash(size, newHashReader(ctx, tx))
+	root, err := sumdb.TreeHash(size, l.newHashReader(ctx, tx, size, false))
 	if err != nil {
 		return c, false, err
 	}

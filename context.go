@@ -14,10 +14,13 @@ const ContextSetting = "prov.context"
 // Attribution says which activity and agent a database change belongs to.
 // It travels with each captured change, so it holds identifiers only: the
 // activity's details (kind, release, code version, reason) are recorded once,
-// in an activity record.
+// in an activity record. Parent, when set, names the enclosing activity (the
+// release or deployment a request runs in), so that an activity with no
+// record of its own, such as one request, still belongs to a release.
 type Attribution struct {
 	Activity string `json:"activity"`
 	Agent    string `json:"agent,omitempty"`
+	Parent   string `json:"parent,omitempty"`
 }
 
 // Encode returns the attribution as the value of the prov.context setting:

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prov-dev/prov"
@@ -55,6 +56,51 @@ type queue interface {
 	putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error
 	// count adds a batch's counters to the totals of each table.
 	count(ctx context.Context, tx prov.Tx, stats map[int64]*tableStats) error
+	// index stores the index rows of a batch's changes (idx already the
+	// log index) and adds its activities' spans to theirs.
+	index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error
+}
+
+// indexRow is what the index of changes (row_changes) keeps of one change of
+// one row.
+type indexRow struct {
+	rowKey
+	idx      int64 // relative to the batch's first entry until appended
+	op       string
+	activity string // "": unattributed
+	agent    string
+	at       time.Time
+	columns  []string // nil: none (a delete)
+}
+
+// activitySpan is what the index keeps of an activity that changes were
+// attributed to.
+type activitySpan struct {
+	parent      string
+	first, last time.Time
+	changes     int64
+}
+
+// ColumnToken is how the index of changes writes one column name in its
+// columns field, which is the concatenation of the tokens of the columns a
+// change wrote followed by a comma: ,"a","b", — a column is in the field if
+// and only if its token is a substring (a quote inside a JSON string is
+// always escaped, so no token spans two names).
+func ColumnToken(name string) string {
+	return "," + string(jsonString(name))
+}
+
+// columnsField encodes columns for the index; nil for none.
+func columnsField(cols []string) any {
+	if cols == nil {
+		return nil
+	}
+	var b strings.Builder
+	for _, c := range cols {
+		b.WriteString(ColumnToken(c))
+	}
+	b.WriteByte(',')
+	return b.String()
 }
 
 func newSequencer(q queue, log *tlog.Log) *Sequencer {
@@ -189,6 +235,12 @@ func (s *Sequencer) integrate(ctx context.Context, tx prov.Tx, changes []*change
 	for i := range b.states {
 		b.states[i].idx += first
 	}
+	for i := range b.index {
+		b.index[i].idx += first
+	}
+	if err := s.q.index(ctx, tx, b.index, b.acts); err != nil {
+		return 0, err
+	}
 	if err := s.q.putRowStates(ctx, tx, b.states); err != nil {
 		return 0, err
 	}
@@ -231,6 +283,8 @@ type batch struct {
 	entries []prov.Entry
 	states  []rowState
 	stats   map[int64]*tableStats
+	index   []indexRow
+	acts    map[string]*activitySpan
 }
 
 // buildRecords makes one change record per change, in order, and flags the
@@ -242,7 +296,8 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 	for k, d := range known {
 		state[k], has[k] = d, true
 	}
-	b := &batch{entries: make([]prov.Entry, 0, len(changes)), stats: map[int64]*tableStats{}}
+	b := &batch{entries: make([]prov.Entry, 0, len(changes)), stats: map[int64]*tableStats{},
+		index: make([]indexRow, 0, len(changes)), acts: map[string]*activitySpan{}}
 	final := map[rowKey]int{} // key → position in entries of its last change
 	for _, c := range changes {
 		t := c.table
@@ -258,7 +313,17 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 		rec := changeRecord{Type: prov.TypeChange, Time: c.at.UTC().Format(time.RFC3339Nano)}
 		attrs := changeAttributes{Table: t.name, Change: c.id, XID: c.xid, DBUser: c.dbUser, App: c.app, Client: c.client}
 		if attr.Activity != "" {
-			rec.Activity = &prov.Activity{ID: attr.Activity}
+			rec.Activity = &prov.Activity{ID: attr.Activity, Parent: attr.Parent}
+			span := b.acts[attr.Activity]
+			if span == nil {
+				span = &activitySpan{parent: attr.Parent, first: c.at, last: c.at}
+				b.acts[attr.Activity] = span
+			}
+			span.changes++
+			span.first, span.last = minTime(span.first, c.at), maxTime(span.last, c.at)
+			if span.parent == "" {
+				span.parent = attr.Parent
+			}
 		} else {
 			attrs.Unattributed = true
 			attrs.RawContext = deref(c.ctx)
@@ -322,6 +387,34 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 			rec.Generated = []prov.EntityRef{{ID: entity(oldPK), Op: prov.OpTruncate}}
 		default:
 			return nil, prov.Errorf(prov.Internal, "sequence: change %d has unknown operation %q", c.id, c.op)
+		}
+		for _, g := range rec.Generated {
+			row := indexRow{rowKey: rowKey{t.id, strings.TrimPrefix(g.ID, t.entity+"/")}, idx: int64(len(b.entries)), at: c.at}
+			if rec.Activity != nil {
+				row.activity = rec.Activity.ID
+			}
+			if rec.Agent != nil {
+				row.agent = rec.Agent.ID
+			}
+			switch g.Op {
+			case prov.OpInsert:
+				row.op = "I"
+			case prov.OpUpdate:
+				row.op = "U"
+			case prov.OpDelete:
+				row.op = "D"
+			case prov.OpTruncate:
+				row.op = "T"
+			}
+			switch {
+			case row.op == "I" && c.old != nil: // a key change: the new row is written whole
+				row.columns = columnsOf(nil, c.new)
+			case g.Columns != nil:
+				row.columns = g.Columns
+			case row.op == "I" || row.op == "U":
+				row.columns = []string{}
+			}
+			b.index = append(b.index, row)
 		}
 		rec.Attributes = attrs
 		data, err := json.Marshal(rec)
@@ -417,6 +510,20 @@ func columnsOf(before, after []byte) []string {
 	}
 	sort.Strings(cols)
 	return cols
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func deref(s *string) string {

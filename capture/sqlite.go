@@ -691,16 +691,42 @@ func (sq *sqliteQueue) take(ctx context.Context, tx prov.Tx, n int) ([]*change, 
 	if err := sq.s.sync(ctx, q); err != nil {
 		return nil, 0, err
 	}
+	changes, err := readQueue(ctx, q, n)
+	if err != nil || len(changes) == 0 {
+		return nil, 0, err
+	}
+	// Writers take turns in SQLite: every change up to the last read is
+	// committed and read.
+	if _, err := q.ExecContext(ctx, "DELETE FROM prov_changes WHERE id <= ?", changes[len(changes)-1].id); err != nil {
+		return nil, 0, wrapSQLite("sequence: take changes", err)
+	}
+	out, _ := pairReplaced(changes)
+	return out, len(changes), nil
+}
+
+func (sq *sqliteQueue) peek(ctx context.Context, tx prov.ReadTx) ([]*change, error) {
+	changes, err := readQueue(ctx, sqlTxOf(tx), -1)
+	if err != nil {
+		return nil, err
+	}
+	out, _ := pairReplaced(changes)
+	return out, nil
+}
+
+// readQueue reads about n changes from the queue (n < 0: all), in id order,
+// with their images in canonical form and digested, and with every replaced
+// row's insert.
+func readQueue(ctx context.Context, q *sql.Tx, n int) ([]*change, error) {
 	conf := map[int64]*sqliteTableConf{}
 	rows, err := q.QueryContext(ctx, "SELECT "+sqliteCapturedColumns+" FROM prov_captured")
 	if err != nil {
-		return nil, 0, wrapSQLite("sequence: read captured tables", err)
+		return nil, wrapSQLite("sequence: read captured tables", err)
 	}
 	for rows.Next() {
 		c, err := scanCaptured(rows)
 		if err != nil {
 			rows.Close()
-			return nil, 0, wrapSQLite("sequence: read captured tables", err)
+			return nil, wrapSQLite("sequence: read captured tables", err)
 		}
 		conf[c.id] = &sqliteTableConf{
 			info: &tableInfo{id: c.id, name: c.name, pk: c.pk, entity: "sqlite:" + c.db + "/" + c.name},
@@ -709,7 +735,7 @@ func (sq *sqliteQueue) take(ctx context.Context, tx prov.Tx, n int) ([]*change, 
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, 0, wrapSQLite("sequence: read captured tables", err)
+		return nil, wrapSQLite("sequence: read captured tables", err)
 	}
 	read := func(after int64, limit int) ([]*change, error) {
 		rows, err := q.QueryContext(ctx, "SELECT id, relid, op, new, old, ctx, xid, at FROM prov_changes WHERE id > ? ORDER BY id LIMIT ?", after, limit)
@@ -750,7 +776,7 @@ func (sq *sqliteQueue) take(ctx context.Context, tx prov.Tx, n int) ([]*change, 
 	}
 	changes, err := read(0, n)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	// A replaced row's insert follows it in the same statement: read on
 	// until it is in the batch, if the batch ended first.
@@ -761,20 +787,11 @@ func (sq *sqliteQueue) take(ctx context.Context, tx prov.Tx, n int) ([]*change, 
 		const more = 16
 		next, err := read(changes[len(changes)-1].id, more)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		changes, full = append(changes, next...), len(next) == more
 	}
-	if len(changes) == 0 {
-		return nil, 0, nil
-	}
-	// Writers take turns in SQLite: every change up to the last read is
-	// committed and read.
-	if _, err := q.ExecContext(ctx, "DELETE FROM prov_changes WHERE id <= ?", changes[len(changes)-1].id); err != nil {
-		return nil, 0, wrapSQLite("sequence: take changes", err)
-	}
-	out, _ := pairReplaced(changes)
-	return out, len(changes), nil
+	return changes, nil
 }
 
 // pairReplaced folds each R change (the row an INSERT is about to replace,
@@ -904,4 +921,28 @@ func wrapSQLite(op string, err error) error {
 		return &prov.Error{Kind: prov.Internal, Message: fmt.Sprintf("%s: SQLite says: %s", op, se.Error()), Err: err}
 	}
 	return &prov.Error{Kind: prov.Internal, Message: fmt.Sprintf("%s: %v", op, err), Err: err}
+}
+
+func (sq *sqliteQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error {
+	q := sqlTxOf(tx)
+	stmt, err := q.PrepareContext(ctx, `INSERT INTO prov_row_changes (relid, pk, idx, op, activity, agent, at, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return wrapSQLite("sequence: index changes", err)
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err := stmt.ExecContext(ctx, r.relid, r.pk, r.idx, r.op, nullString(r.activity), nullString(r.agent), r.at.UnixMicro(), columnsField(r.columns)); err != nil {
+			return wrapSQLite("sequence: index changes", err)
+		}
+	}
+	for id, s := range acts {
+		_, err := q.ExecContext(ctx, `INSERT INTO prov_change_activities AS a (id, parent, first, last, changes) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET parent = COALESCE(a.parent, excluded.parent),
+				first = min(a.first, excluded.first), last = max(a.last, excluded.last), changes = a.changes + excluded.changes`,
+			id, nullString(s.parent), s.first.UnixMicro(), s.last.UnixMicro(), s.changes)
+		if err != nil {
+			return wrapSQLite("sequence: index activities", err)
+		}
+	}
+	return nil
 }

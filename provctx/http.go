@@ -33,6 +33,12 @@ type MiddlewareOptions struct {
 	// NewID returns a fresh request id. Nil: 26 random base32 characters
 	// from crypto/rand.
 	NewID func() string
+
+	// Parent is the id of the activity the server runs as, such as
+	// "release:v1.0" or a deployment: every request's activity names it as
+	// its parent, so that `prov find --release` finds what the release's
+	// requests wrote without one activity record per request. "": none.
+	Parent string
 }
 
 // DefaultMiddlewareOptions returns options that take the request id from
@@ -72,7 +78,7 @@ func Middleware(next http.Handler, opts MiddlewareOptions) http.Handler {
 		if agent == "" {
 			agent = Anonymous
 		}
-		ctx := With(r.Context(), prov.Attribution{Activity: "request:" + id, Agent: agent})
+		ctx := With(r.Context(), prov.Attribution{Activity: "request:" + id, Agent: agent, Parent: opts.Parent})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

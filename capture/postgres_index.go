@@ -1,0 +1,67 @@
+package capture
+
+import (
+	"context"
+	"time"
+
+	"github.com/prov-dev/prov"
+)
+
+func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error {
+	n := len(rows)
+	rel, pk, idx, op := make([]uint32, n), make([]string, n), make([]int64, n), make([]string, n)
+	act, agent, cols := make([]*string, n), make([]*string, n), make([]*string, n)
+	at := make([]time.Time, n)
+	for i, r := range rows {
+		rel[i], pk[i], idx[i], op[i], at[i] = uint32(r.relid), r.pk, r.idx, r.op, r.at
+		act[i], agent[i] = nullString(r.activity), nullString(r.agent)
+		if c, ok := columnsField(r.columns).(string); ok {
+			cols[i] = &c
+		}
+	}
+	q := querier(tx)
+	if _, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_changes (relid, pk, idx, op, activity, agent, at, columns)
+		SELECT * FROM unnest($1::oid[], $2::text[], $3::bigint[], $4::"char"[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])`,
+		rel, pk, idx, op, act, agent, at, cols); err != nil {
+		return wrapPG("sequence: index changes", err)
+	}
+	if len(acts) == 0 {
+		return nil
+	}
+	var ids []string
+	var parents []*string
+	var first, last []time.Time
+	var counts []int64
+	for id, s := range acts {
+		ids, parents = append(ids, id), append(parents, nullString(s.parent))
+		first, last, counts = append(first, s.first), append(last, s.last), append(counts, s.changes)
+	}
+	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.change_activities AS a (id, parent, first, last, changes)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
+		ON CONFLICT (id) DO UPDATE SET parent = COALESCE(a.parent, excluded.parent),
+			first = LEAST(a.first, excluded.first), last = GREATEST(a.last, excluded.last), changes = a.changes + excluded.changes`,
+		ids, parents, first, last, counts)
+	return wrapPG("sequence: index activities", err)
+}
+
+// nullString is s, or nil (SQL NULL) for "".
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (pq *pgQueue) peek(ctx context.Context, tx prov.ReadTx) ([]*change, error) {
+	q := querier(tx)
+	if pq.db == "" {
+		if err := q.QueryRow(ctx, "SELECT current_database()").Scan(&pq.db); err != nil {
+			return nil, wrapPG("read pending changes", err)
+		}
+	}
+	rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM `+pq.p.schema+`.changes ORDER BY id`)
+	if err != nil {
+		return nil, wrapPG("read pending changes", err)
+	}
+	return pq.scanChanges(ctx, q, rows)
+}

@@ -423,7 +423,7 @@ type pgQueue struct {
 	tables map[int64]*tableInfo // cache: a captured table's name and key never change
 }
 
-func querier(tx prov.Tx) postgres.Querier {
+func querier(tx prov.ReadTx) postgres.Querier {
 	return tx.(interface{ Querier() postgres.Querier }).Querier()
 }
 
@@ -446,11 +446,19 @@ func (pq *pgQueue) takeChanges(ctx context.Context, tx prov.Tx, n int) ([]*chang
 	}
 	rows, err := q.Query(ctx, `DELETE FROM `+schema+`.changes WHERE id IN (
 			SELECT id FROM `+schema+`.changes ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, xid::text, relid, op::text, new::text, old::text, ctx, db_user, app, host(client), at,
-			`+digestSQL("new")+`, `+digestSQL("old"), n)
+		RETURNING `+changeColumns, n)
 	if err != nil {
 		return nil, wrapPG("sequence: take changes", err)
 	}
+	return pq.scanChanges(ctx, q, rows)
+}
+
+// changeColumns are the columns of the changes table that scanChanges reads.
+var changeColumns = `id, xid::text, relid, op::text, new::text, old::text, ctx, db_user, app, host(client), at, ` +
+	digestSQL("new") + `, ` + digestSQL("old")
+
+// scanChanges reads changes (changeColumns) in id order, with their tables.
+func (pq *pgQueue) scanChanges(ctx context.Context, q postgres.Querier, rows pgx.Rows) ([]*change, error) {
 	var changes []*change
 	var relids []uint32
 	for rows.Next() {

@@ -28,5 +28,7 @@ CREATE TABLE change_activities (
 	changes bigint      NOT NULL
 );
 
+CREATE INDEX change_activities_parent ON change_activities (parent) WHERE parent IS NOT NULL;
+
 -- The activity records, found without reading the whole log.
 CREATE INDEX records_activities ON records (idx) WHERE type = 'activity';

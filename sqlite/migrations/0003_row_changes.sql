@@ -26,5 +26,7 @@ CREATE TABLE prov_change_activities (
 	changes INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+CREATE INDEX prov_change_activities_parent ON prov_change_activities (parent) WHERE parent IS NOT NULL;
+
 -- The activity records, found without reading the whole log.
 CREATE INDEX records_activities ON records (idx) WHERE type = 'activity';

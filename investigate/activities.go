@@ -1,0 +1,401 @@
+package investigate
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prov-dev/prov"
+)
+
+// Activity is what is known of one activity: what its activity records say
+// (later records add to and override earlier ones: a start, then an end) and
+// the span and count of the changes attributed to it.
+type Activity struct {
+	ID          string     `json:"id"`
+	Kind        string     `json:"kind,omitempty"`
+	Name        string     `json:"name,omitempty"`
+	Release     string     `json:"release,omitempty"`
+	CodeVersion string     `json:"code_version,omitempty"`
+	Parent      string     `json:"parent,omitempty"`
+	Host        string     `json:"host,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	Ticket      string     `json:"ticket,omitempty"`
+	Agent       string     `json:"agent,omitempty"`
+	Started     *time.Time `json:"started,omitempty"`
+	Ended       *time.Time `json:"ended,omitempty"`
+	Status      string     `json:"status,omitempty"`
+	ExitCode    *int       `json:"exit_code,omitempty"`
+	InformedBy  []string   `json:"informed_by,omitempty"` // the activities it refers to: what a fix fixes, a revert reverts
+	Records     []int64    `json:"records,omitempty"`     // log indexes of its activity records
+	First       *time.Time `json:"first_change,omitempty"`
+	Last        *time.Time `json:"last_change,omitempty"`
+	Changes     int64      `json:"changes"`        // row changes attributed to it, in the log or pending
+	Rows        []RowCount `json:"rows,omitempty"` // per table and operation (Activities only)
+	recorded    bool       // it has an activity record
+	spanned     bool       // its row of change_activities is read
+}
+
+// RowCount is how many rows an activity changed in one table with one
+// operation.
+type RowCount struct {
+	Table string `json:"table"`
+	Op    string `json:"op"` // insert, update, delete, truncate
+	Rows  int64  `json:"rows"`
+}
+
+// kindOf is the activity's kind, or, for an activity with no record that
+// says, the prefix of its id before ':' (request:abc is a request).
+func (a *Activity) kindOf() string {
+	if a.Kind != "" {
+		return a.Kind
+	}
+	if k, _, ok := strings.Cut(a.ID, ":"); ok {
+		return k
+	}
+	return ""
+}
+
+// merge adds what one activity record says.
+func (a *Activity) merge(idx int64, r *prov.Record) {
+	x := r.Activity
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&a.Kind, x.Kind)
+	set(&a.Name, x.Name)
+	set(&a.Release, x.Release)
+	set(&a.CodeVersion, x.CodeVersion)
+	set(&a.Parent, x.Parent)
+	set(&a.Host, x.Host)
+	set(&a.Status, x.Status)
+	set(&a.Reason, r.Reason)
+	set(&a.Ticket, r.Ticket)
+	if r.Agent != nil {
+		set(&a.Agent, r.Agent.ID)
+	}
+	if x.Started != nil {
+		a.Started = x.Started
+	}
+	if x.Ended != nil {
+		a.Ended = x.Ended
+	}
+	if x.ExitCode != nil {
+		a.ExitCode = x.ExitCode
+	}
+	for _, id := range r.InformedBy {
+		if !contains(a.InformedBy, id) {
+			a.InformedBy = append(a.InformedBy, id)
+		}
+	}
+	a.Records = append(a.Records, idx)
+	a.recorded = true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// loadRecorded reads every activity record, and the pending changes'
+// activities.
+func (s *snapshot) loadRecorded(ctx context.Context) error {
+	s.acts = map[string]*Activity{}
+	rows, err := s.q.query(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' ORDER BY idx")
+	if err != nil {
+		return wrap("read activity records", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return wrap("read activity records", err)
+		}
+		r, err := prov.ParseRecord(data)
+		if err != nil || r.Activity == nil {
+			continue // verify reports records that do not parse
+		}
+		a := s.acts[r.Activity.ID]
+		if a == nil {
+			a = &Activity{ID: r.Activity.ID}
+			s.acts[a.ID] = a
+		}
+		a.merge(idx, r)
+	}
+	if err := rows.Err(); err != nil {
+		return wrap("read activity records", err)
+	}
+	rows.Close()
+	// The span and count of the recorded activities' changes.
+	var ids []string
+	for id := range s.acts {
+		ids = append(ids, id)
+	}
+	if err := s.loadSpans(ctx, ids); err != nil {
+		return err
+	}
+	for _, c := range s.pending {
+		if c.Activity == "" {
+			continue
+		}
+		a := s.acts[c.Activity]
+		if a == nil {
+			if err := s.loadSpans(ctx, []string{c.Activity}); err != nil {
+				return err
+			}
+			if a = s.acts[c.Activity]; a == nil {
+				a = &Activity{ID: c.Activity, Parent: c.Parent}
+				s.acts[a.ID] = a
+			}
+		}
+		if a.Parent == "" {
+			a.Parent = c.Parent
+		}
+		a.addSpan(c.At, c.At, 1)
+	}
+	return nil
+}
+
+func (a *Activity) addSpan(first, last time.Time, n int64) {
+	if a.First == nil || first.Before(*a.First) {
+		a.First = &first
+	}
+	if a.Last == nil || last.After(*a.Last) {
+		a.Last = &last
+	}
+	a.Changes += n
+}
+
+// loadSpans reads the change spans of the activities ids from
+// change_activities, creating the activities that have no record.
+func (s *snapshot) loadSpans(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	a := &args{d: s.d}
+	return s.scanSpans(ctx, "SELECT id, parent, "+s.d.micros("first")+", "+s.d.micros("last")+", changes FROM "+s.d.changeActivities()+" WHERE "+a.in("id", ids), a.vals...)
+}
+
+// scanSpans reads rows of change_activities (id, parent, first, last,
+// changes) into s.acts.
+func (s *snapshot) scanSpans(ctx context.Context, query string, args ...any) error {
+	rows, err := s.q.query(ctx, query, args...)
+	if err != nil {
+		return wrap("read activities", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var parent *string
+		var first, last, n int64
+		if err := rows.Scan(&id, &parent, &first, &last, &n); err != nil {
+			return wrap("read activities", err)
+		}
+		a := s.acts[id]
+		if a == nil {
+			a = &Activity{ID: id}
+			s.acts[id] = a
+		} else if a.spanned {
+			continue // read already
+		}
+		a.spanned = true
+		if parent != nil && a.Parent == "" {
+			a.Parent = *parent
+		}
+		a.addSpan(time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC(), n)
+	}
+	return wrap("read activities", rows.Err())
+}
+
+// activity returns what is known of activity id, or nil if nothing is.
+func (s *snapshot) activity(ctx context.Context, id string) (*Activity, error) {
+	if a, ok := s.acts[id]; ok {
+		return a, nil
+	}
+	if err := s.loadSpans(ctx, []string{id}); err != nil {
+		return nil, err
+	}
+	a := s.acts[id]
+	if a == nil {
+		s.acts[id] = nil // known unknown
+	}
+	return a, nil
+}
+
+// releaseOf is the release of activity a: its own, or its nearest
+// ancestor's; an activity named release:R with no release stated is R's.
+func (s *snapshot) releaseOf(ctx context.Context, a *Activity) (string, error) {
+	seen := map[string]bool{}
+	for a != nil && !seen[a.ID] {
+		seen[a.ID] = true
+		if a.Release != "" {
+			return a.Release, nil
+		}
+		if r, ok := strings.CutPrefix(a.ID, "release:"); ok && a.kindOf() == "release" {
+			return r, nil
+		}
+		if a.Parent == "" {
+			return "", nil
+		}
+		p, err := s.activity(ctx, a.Parent)
+		if err != nil {
+			return "", err
+		}
+		if p == nil {
+			if r, ok := strings.CutPrefix(a.Parent, "release:"); ok {
+				return r, nil
+			}
+			return "", nil
+		}
+		a = p
+	}
+	return "", nil
+}
+
+// ActivityFilter selects activities to list.
+type ActivityFilter struct {
+	Since time.Time // activities with changes or records at or after it
+	Kind  string
+}
+
+// Activities lists the activities with records or attributed changes,
+// oldest first, with the rows each changed per table and operation.
+func (iv *Investigator) Activities(ctx context.Context, f ActivityFilter) ([]*Activity, error) {
+	var out []*Activity
+	err := iv.view(ctx, func(s *snapshot) error {
+		a := &args{d: s.d}
+		q := "SELECT id, parent, " + s.d.micros("first") + ", " + s.d.micros("last") + ", changes FROM " + s.d.changeActivities()
+		if !f.Since.IsZero() {
+			q += " WHERE last >= " + a.time(f.Since)
+		}
+		if err := s.scanSpans(ctx, q, a.vals...); err != nil {
+			return err
+		}
+		byID := map[string]*Activity{}
+		for id, act := range s.acts {
+			if act == nil || f.Kind != "" && act.kindOf() != f.Kind {
+				continue
+			}
+			if !f.Since.IsZero() && before(act, f.Since) {
+				continue
+			}
+			if act.Kind == "" {
+				act.Kind = act.kindOf()
+			}
+			if act.Release == "" {
+				r, err := s.releaseOf(ctx, act)
+				if err != nil {
+					return err
+				}
+				act.Release = r
+			}
+			byID[id] = act
+			out = append(out, act)
+		}
+		return s.countRows(ctx, byID)
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		return startOf(out[i]).Before(startOf(out[j])) || startOf(out[i]).Equal(startOf(out[j])) && out[i].ID < out[j].ID
+	})
+	return out, err
+}
+
+// before reports whether everything known of a happened before t.
+func before(a *Activity, t time.Time) bool {
+	for _, x := range []*time.Time{a.Started, a.Ended, a.First, a.Last} {
+		if x != nil && !x.Before(t) {
+			return false
+		}
+	}
+	return true
+}
+
+func startOf(a *Activity) time.Time {
+	switch {
+	case a.Started != nil:
+		return *a.Started
+	case a.First != nil:
+		return *a.First
+	}
+	return time.Time{}
+}
+
+// countRows fills in the row counts of the activities in byID.
+func (s *snapshot) countRows(ctx context.Context, byID map[string]*Activity) error {
+	if len(byID) == 0 {
+		return nil
+	}
+	names := map[int64]string{}
+	for _, t := range s.tables {
+		names[t.Relid] = t.Name
+	}
+	counts := map[string]map[[2]string]int64{}
+	add := func(id string, relid int64, op string, n int64) {
+		if counts[id] == nil {
+			counts[id] = map[[2]string]int64{}
+		}
+		counts[id][[2]string{names[relid], op}] += n
+	}
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	a := &args{d: s.d}
+	rows, err := s.q.query(ctx, "SELECT activity, "+s.d.bigint("relid")+", "+s.d.text("op")+", count(*) FROM "+s.d.rowChanges()+" WHERE "+a.in("activity", ids)+" GROUP BY activity, relid, op", a.vals...)
+	if err != nil {
+		return wrap("count the rows of activities", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, op string
+		var relid, n int64
+		if err := rows.Scan(&id, &relid, &op, &n); err != nil {
+			return wrap("count the rows of activities", err)
+		}
+		add(id, relid, op, n)
+	}
+	if err := rows.Err(); err != nil {
+		return wrap("count the rows of activities", err)
+	}
+	for _, c := range s.pending {
+		if byID[c.Activity] != nil {
+			add(c.Activity, c.Relid, c.Op, 1)
+		}
+	}
+	for id, m := range counts {
+		act := byID[id]
+		for k, n := range m {
+			act.Rows = append(act.Rows, RowCount{Table: k[0], Op: opWord(k[1]), Rows: n})
+		}
+		sort.Slice(act.Rows, func(i, j int) bool {
+			if act.Rows[i].Table != act.Rows[j].Table {
+				return act.Rows[i].Table < act.Rows[j].Table
+			}
+			return act.Rows[i].Op < act.Rows[j].Op
+		})
+	}
+	return nil
+}
+
+// opWord spells an index operation as records do.
+func opWord(op string) string {
+	switch op {
+	case "I":
+		return prov.OpInsert
+	case "U":
+		return prov.OpUpdate
+	case "D":
+		return prov.OpDelete
+	case "T":
+		return prov.OpTruncate
+	}
+	return op
+}

@@ -267,3 +267,5 @@ func (e *env) record(t testing.TB, recs ...prov.Record) {
 		t.Fatal(err)
 	}
 }
+
+func tlogVerify() tlog.VerifyOptions { return tlog.VerifyOptions{} }

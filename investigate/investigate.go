@@ -216,18 +216,23 @@ type snapshot struct {
 func (iv *Investigator) view(ctx context.Context, fn func(s *snapshot) error) error {
 	return iv.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
 		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d}
-		var err error
-		if s.tables, err = iv.capture.Tables(ctx, tx); err != nil {
-			return err
-		}
-		if s.pending, err = iv.capture.Pending(ctx, tx); err != nil {
-			return err
-		}
-		if err := s.loadRecorded(ctx); err != nil {
+		if err := iv.load(ctx, s); err != nil {
 			return err
 		}
 		return fn(s)
 	})
+}
+
+// load reads the tables, the pending changes and the recorded activities.
+func (iv *Investigator) load(ctx context.Context, s *snapshot) error {
+	var err error
+	if s.tables, err = iv.capture.Tables(ctx, s.tx); err != nil {
+		return err
+	}
+	if s.pending, err = iv.capture.Pending(ctx, s.tx); err != nil {
+		return err
+	}
+	return s.loadRecorded(ctx)
 }
 
 // table finds a captured table by the name a user typed: schema.table, or

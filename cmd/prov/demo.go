@@ -205,9 +205,21 @@ schema prov_demo and the log to prov_demo_log (or --schema).`,
 			step := func(title string) { fmt.Fprintf(out, "\n== %s\n", title) }
 			say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 			run := func(args ...string) int {
-				fmt.Fprintf(out, "$ prov %s\n", strings.Join(args, " "))
+				fmt.Fprintf(out, "$ prov %s\n", shellJoin(args))
 				sub := &Main{Stdin: m.Stdin, Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}
 				return sub.Run(ctx, append(append([]string{}, base...), args...))
+			}
+			// output runs a prov command, prints and returns what it wrote.
+			output := func(args ...string) (string, error) {
+				fmt.Fprintf(out, "$ prov %s\n", shellJoin(args))
+				var buf strings.Builder
+				sub := &Main{Stdin: m.Stdin, Stdout: &buf, Stderr: out, Getenv: func(string) string { return "" }}
+				code := sub.Run(ctx, append(append([]string{}, base...), args...))
+				fmt.Fprint(out, buf.String())
+				if code != 0 {
+					return "", fmt.Errorf("demo step 'prov %s' failed (exit %d)", strings.Join(args, " "), code)
+				}
+				return buf.String(), nil
 			}
 			must := func(args ...string) error {
 				if code := run(args...); code != 0 {
@@ -280,11 +292,11 @@ schema prov_demo and the log to prov_demo_log (or --schema).`,
 				"UPDATE "+table+" SET photo_url = replace(photo_url, '.png', '.jpg')"); err != nil {
 				return err
 			}
-			if err := write("v1.0's signup handler", "new users get .jpg URLs too", prov.Attribution{Activity: "request:signup-6", Agent: "svc:api"},
+			if err := write("v1.0's signup handler", "new users get .jpg URLs too", prov.Attribution{Activity: "request:signup-6", Agent: "svc:api", Parent: "release:v1.0"},
 				"INSERT INTO "+table+" VALUES (6, 'frank', 'frank.jpg')"); err != nil {
 				return err
 			}
-			if err := write("v1.0's signup handler", "", prov.Attribution{Activity: "request:signup-7", Agent: "svc:api"},
+			if err := write("v1.0's signup handler", "", prov.Attribution{Activity: "request:signup-7", Agent: "svc:api", Parent: "release:v1.0"},
 				"INSERT INTO "+table+" VALUES (7, 'grace', 'grace.jpg')"); err != nil {
 				return err
 			}
@@ -319,9 +331,61 @@ schema prov_demo and the log to prov_demo_log (or --schema).`,
 				return err
 			}
 			say("Every change carries its activity and agent; the admin's edit is there too, as unattributed.")
-			say("To investigate: the change records of migration 0042 and of v1.0's handlers, with before and after images:")
-			say("$ prov log --json | grep -E 'migration:0042|request:signup'")
-			say("(prov find, blame, history, fix and revert select and repair exactly frank and grace: they come next.)")
+
+			step("Investigate: what did each activity do, and who wrote each cell?")
+			if err := must("activities"); err != nil {
+				return err
+			}
+			if err := must("blame", table, "7"); err != nil {
+				return err
+			}
+			if err := must("history", table, "2"); err != nil {
+				return err
+			}
+
+			step("Find the poisoned set: rows whose photo_url was last written by release v1.0")
+			poisoned := []string{"--table", table, "--column", "photo_url", "--release", "v1.0", "--current"}
+			if err := must(append([]string{"find"}, poisoned...)...); err != nil {
+				return err
+			}
+			ids, err := output(append(append([]string{"find"}, poisoned...), "--format", "ids")...)
+			if err != nil {
+				return err
+			}
+			if got := strings.Fields(ids); strings.Join(got, " ") != "6 7" {
+				return fmt.Errorf("demo: the poisoned set is %v, want exactly frank and grace (6 7)", got)
+			}
+			say("Exactly frank (6) and grace (7): not alice..erin, whose URLs v1.1 reverted, nor bob, who uploaded a new photo.")
+			say("A blind revert of migration 0042 would clobber those later writes; prov revert sees them as conflicts:")
+			if err := must("revert", "--activity", "migration:0042", "--reason", "undo 0042"); err != nil {
+				return err
+			}
+
+			step("Fix exactly the poisoned rows, recorded as a fix activity")
+			fix := append(append([]string{"fix"}, poisoned...), "--set", "photo_url = replace(photo_url, '.jpg', '.png')", "--reason", "APP-1250: restore .png URLs", "--id", "fix:APP-1250")
+			if err := must(fix...); err != nil {
+				return err
+			}
+			if err := must(append(fix, "--apply")...); err != nil {
+				return err
+			}
+			if err := showTable(); err != nil {
+				return err
+			}
+			n, err := output(append(append([]string{"find"}, poisoned...), "--count")...)
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(n) != "0" {
+				return fmt.Errorf("demo: %s rows still poisoned after the fix", strings.TrimSpace(n))
+			}
+			say("Nothing poisoned is left, and running the fix again changes nothing:")
+			if err := must(append(fix[:len(fix)-2], "--id", "fix:APP-1250-again", "--apply")...); err != nil {
+				return err
+			}
+			if err := must("sequence"); err != nil {
+				return err
+			}
 
 			step("Prove it: the live rows match their last captured change, and the log is intact")
 			if err := must("verify", "--live"); err != nil {
@@ -370,4 +434,21 @@ func saveCheckpoint(m *Main, ctx context.Context, base []string, path string) er
 	}
 	fmt.Fprintf(m.Stdout, "$ prov checkpoint > %s\n", path)
 	return nil
+}
+
+// shellJoin writes args as a shell would need them typed.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+			out[i] = a
+			continue
+		}
+		if strings.Contains(a, "'") && !strings.ContainsAny(a, "\"$`\\!") {
+			out[i] = `"` + a + `"`
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }

@@ -22,6 +22,11 @@ func TestDemo(t *testing.T) {
 			"sequenced 18 changes",
 			"1 (5.6%)",
 			"ok: 7 live rows of 1 captured tables match",
+			"--format ids\n6\n7\n",
+			"revert: 5 rows selected; would change 0; 5 conflicts left alone",
+			"fix: 2 rows selected; changed 2",
+			"--count\n0\n",
+			"no rows to fix: the filters select nothing",
 			"log damaged at record 8 (edited)",
 			"verify exited 3",
 		} {

@@ -147,7 +147,8 @@ func (m *Main) command() *cobra.Command {
 	f.IntVar(&m.MaxRecordBytes, "max-record-bytes", prov.DefaultMaxRecordBytes, "refuse records larger than this")
 	root.AddCommand(m.initCommand(), m.appendCommand(), m.getCommand(), m.logCommand(), m.checkpointCommand(),
 		m.keyCommand(), m.proofCommand(), m.verifyCommand(), m.demoCommand(),
-		m.captureCommand(), m.sequenceCommand(), m.runCommand())
+		m.captureCommand(), m.sequenceCommand(), m.runCommand(),
+		m.blameCommand(), m.historyCommand(), m.activitiesCommand(), m.findCommand(), m.fixCommand(), m.revertCommand())
 	return root
 }
 

@@ -76,6 +76,9 @@ type ReadTx interface {
 	LatestCheckpoint(ctx context.Context) (Checkpoint, error)
 	// Meta returns the value of a log setting, or "" if it is not set.
 	Meta(ctx context.Context, key string) (string, error)
+	// EventIndexes returns the index of the record of each of the producer
+	// event ids that the log holds; ids it does not hold are absent.
+	EventIndexes(ctx context.Context, ids []string) (map[string]int64, error)
 }
 
 // Tx is a read-write transaction.

@@ -198,6 +198,26 @@ func testStore(t *testing.T, h Harness) {
 		checkEntries(t, s, want)
 	})
 
+	t.Run("EventIndexes", func(t *testing.T) {
+		t.Parallel()
+		s := h.Open(t)
+		want := entries(0, 3)
+		update(t, s, func(ctx context.Context, tx prov.Tx) error { return tx.Append(ctx, want) })
+		view(t, s, func(ctx context.Context, tx prov.ReadTx) error {
+			got, err := tx.EventIndexes(ctx, []string{want[2].EventID, "absent", want[0].EventID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || got[want[2].EventID] != 2 || got[want[0].EventID] != 0 {
+				t.Errorf("EventIndexes = %v, want %s:2 and %s:0", got, want[2].EventID, want[0].EventID)
+			}
+			if none, err := tx.EventIndexes(ctx, nil); err != nil || len(none) != 0 {
+				t.Errorf("EventIndexes(nil) = %v, %v", none, err)
+			}
+			return nil
+		})
+	})
+
 	t.Run("DuplicateEventIDIsConflictAndKeepsNothing", func(t *testing.T) {
 		t.Parallel()
 		ctx, s := t.Context(), h.Open(t)

@@ -48,6 +48,7 @@ type relation struct {
 	display string // schema.table as typed names
 	kind    string // r table, p partitioned table
 	pk      []string
+	eq      []string // the equality operator of each key column, schema-qualified: OPERATOR(s.=)
 	columns []string
 	parts   []uint32 // partitions, at every level
 }
@@ -84,9 +85,26 @@ func (p *Postgres) resolve(ctx context.Context, q postgres.Querier, name string)
 	err = q.QueryRow(ctx, `SELECT COALESCE(array_agg(a.attname::text ORDER BY k.ord), '{}')
 		FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
 		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-		WHERE i.indrelid = $1 AND i.indisprimary`, r.oid).Scan(&r.pk)
+		WHERE i.indrelid = $1 AND i.indisprimary AND k.ord <= i.indnkeyatts`, r.oid).Scan(&r.pk)
 	if err != nil {
 		return nil, wrapPG("read the primary key of "+r.display, err)
+	}
+	// The key's equality operators, from the primary key index's operator
+	// classes: the capture functions name them with their schema, since they
+	// run with the caller's search_path (see install).
+	err = q.QueryRow(ctx, `SELECT COALESCE(array_agg(format('OPERATOR(%I.%s)', n.nspname, o.oprname) ORDER BY k.ord), '{}')
+		FROM pg_index i CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opclass, ord)
+		JOIN pg_opclass c ON c.oid = k.opclass
+		JOIN pg_amop a ON a.amopfamily = c.opcfamily AND a.amoplefttype = c.opcintype AND a.amoprighttype = c.opcintype
+			AND a.amopstrategy = 3 AND a.amopmethod = c.opcmethod
+		JOIN pg_operator o ON o.oid = a.amopopr
+		JOIN pg_namespace n ON n.oid = o.oprnamespace
+		WHERE i.indrelid = $1 AND i.indisprimary AND k.ord <= i.indnkeyatts`, r.oid).Scan(&r.eq)
+	if err != nil {
+		return nil, wrapPG("read the primary key of "+r.display, err)
+	}
+	if len(r.eq) != len(r.pk) {
+		return nil, prov.Errorf(prov.Internal, "read the primary key of %s: %d equality operators for %d key columns", r.display, len(r.eq), len(r.pk))
 	}
 	err = q.QueryRow(ctx, `SELECT COALESCE(array_agg(attname::text ORDER BY attnum), '{}') FROM pg_attribute
 		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`, r.oid).Scan(&r.columns)
@@ -196,14 +214,16 @@ func (p *Postgres) Enable(ctx context.Context, tables, pii []string) ([]Table, e
 			}
 			out = append(out, Table{Name: r.display, PK: r.pk, PII: cols})
 		}
-		return nil
+		return p.refresh(ctx, q)
 	})
 	return out, err
 }
 
 // image returns the SQL expression of the row image captured for alias a.
+// Every name in it is schema-qualified: it runs in the capture functions,
+// under the search_path of whoever changed the table (see install).
 func (p *Postgres) image(a string, pii []string, salt []byte) string {
-	img := "to_jsonb(" + a + ".*)" // a.*: the whole row, even if a column is named a
+	img := "pg_catalog.to_jsonb(" + a + ".*)" // a.*: the whole row, even if a column is named a
 	if len(pii) == 0 {
 		return img
 	}
@@ -211,7 +231,7 @@ func (p *Postgres) image(a string, pii []string, salt []byte) string {
 	for i, c := range pii {
 		cols[i] = quoteLiteral(c)
 	}
-	return fmt.Sprintf("%s.pii_digest(%s, '\\x%x'::bytea, ARRAY[%s]::text[])", p.schema, img, salt, strings.Join(cols, ", "))
+	return fmt.Sprintf("%s.pii_digest(%s, '\\x%x'::pg_catalog.bytea, ARRAY[%s]::pg_catalog.text[])", p.schema, img, salt, strings.Join(cols, ", "))
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -220,40 +240,132 @@ func (p *Postgres) fn(r *relation, op string) string {
 	return fmt.Sprintf("%s.%s", p.schema, pgx.Identifier{fmt.Sprintf("capture_%d_%s", r.oid, op)}.Sanitize())
 }
 
-// install creates the trigger functions and the triggers on r and its
-// partitions. The functions are SECURITY DEFINER: application roles need no
-// privilege on Prov's schema, and cannot write into the capture queue except
-// through a real change of a captured table.
-func (p *Postgres) install(ctx context.Context, q postgres.Querier, r *relation, pii []string, salt []byte) error {
-	ctxExpr := "current_setting('" + prov.ContextSetting + "', true)"
+// functionsVersion marks the body of every capture function that install
+// creates; refresh re-creates those without it. Change it whenever the
+// functions change, so that databases captured by an older Prov get them.
+const functionsVersion = "-- prov capture functions v2"
+
+// functions returns the bodies (PL/pgSQL) of r's capture functions by
+// operation: i, u, d, t.
+//
+// The functions run in the application's transaction, on every captured
+// statement, so they are kept cheap: they have no SET clause (a function
+// with one pays a save and restore of the setting on every call), so they run
+// under the caller's search_path — and therefore name everything they use
+// with its schema, operators included (OPERATOR(pg_catalog.=)), the key's
+// equality operators being those of the primary key index. Unqualified names
+// are only the transition tables, which PostgreSQL looks up before any
+// schema. The queue row's other columns (transaction id, session user,
+// application name, client address, statement time) are the table's
+// defaults.
+func (p *Postgres) functions(r *relation, pii []string, salt []byte) map[string]string {
+	ctxExpr := "pg_catalog.current_setting('" + prov.ContextSetting + "', true)"
 	var join []string
-	for _, k := range r.pk {
+	for i, k := range r.pk {
 		c := pgx.Identifier{k}.Sanitize()
-		join = append(join, "prov_n."+c+" = prov_o."+c)
+		join = append(join, "prov_n."+c+" "+r.eq[i]+" prov_o."+c)
 	}
 	insert := "INSERT INTO " + p.schema + ".changes (relid, op, new, old, ctx) "
-	bodies := map[string]string{
-		"i": insert + fmt.Sprintf("SELECT %d, 'I', %s, NULL, %s FROM prov_new AS prov_n", r.oid, p.image("prov_n", pii, salt), ctxExpr),
-		"u": insert + fmt.Sprintf("SELECT %d, 'U', %s, %s, %s FROM prov_new AS prov_n FULL JOIN prov_old AS prov_o ON %s",
-			r.oid, p.image("prov_n", pii, salt), p.image("prov_o", pii, salt), ctxExpr, strings.Join(join, " AND ")),
-		"d": insert + fmt.Sprintf("SELECT %d, 'D', NULL, %s, %s FROM prov_old AS prov_o", r.oid, p.image("prov_o", pii, salt), ctxExpr),
+	newImg, oldImg := p.image("prov_n", pii, salt), p.image("prov_o", pii, salt)
+	return map[string]string{
+		"i": insert + fmt.Sprintf("SELECT %d, 'I', %s, NULL, %s FROM prov_new AS prov_n;", r.oid, newImg, ctxExpr),
+		// Update images are paired by key, so that a key change shows as the
+		// end of the old key and an insert of the new.
+		"u": insert + fmt.Sprintf("SELECT %d, 'U', %s, %s, %s FROM prov_new AS prov_n FULL JOIN prov_old AS prov_o ON %s;",
+			r.oid, newImg, oldImg, ctxExpr, strings.Join(join, " AND ")),
+		"d": insert + fmt.Sprintf("SELECT %d, 'D', NULL, %s, %s FROM prov_old AS prov_o;", r.oid, oldImg, ctxExpr),
 		// BEFORE TRUNCATE: every row is captured with its before-image, so a
 		// truncate can be reverted like a delete. It costs a scan of the table.
-		"t": fmt.Sprintf("EXECUTE format(%s, TG_RELID::regclass)", quoteLiteral(insert+fmt.Sprintf("SELECT %d, 'T', NULL, %s, %s FROM %%s AS prov_o", r.oid, p.image("prov_o", pii, salt), ctxExpr))),
+		"t": fmt.Sprintf("EXECUTE pg_catalog.format(%s, TG_TABLE_SCHEMA, TG_TABLE_NAME);",
+			quoteLiteral(insert+fmt.Sprintf("SELECT %d, 'T', NULL, %s, %s FROM %%I.%%I AS prov_o", r.oid, oldImg, ctxExpr))),
 	}
-	for op, body := range bodies {
-		sql := fmt.Sprintf(`CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $prov$
+}
+
+// createFunctions creates or replaces r's capture functions (CREATE OR
+// REPLACE replaces their settings too).
+func (p *Postgres) createFunctions(ctx context.Context, q postgres.Querier, r *relation, pii []string, salt []byte) error {
+	// pii_digest is an SQL function whose body names pg_catalog's functions
+	// without their schema: it must run under a pinned search_path, so the
+	// functions of tables with PII columns keep one (and its cost).
+	set := ""
+	if len(pii) > 0 {
+		set = " SET search_path = pg_catalog, pg_temp"
+	}
+	for op, body := range p.functions(r, pii, salt) {
+		sql := fmt.Sprintf(`CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER%s AS $prov$
+%s
 BEGIN
-	%s;
+	%s
 	RETURN NULL;
 END
-$prov$`, p.fn(r, op), body)
+$prov$`, p.fn(r, op), set, functionsVersion, body)
 		if _, err := q.Exec(ctx, sql); err != nil {
 			return wrapPG("create the capture function for "+r.display, err)
 		}
 		if _, err := q.Exec(ctx, "REVOKE ALL ON FUNCTION "+p.fn(r, op)+"() FROM PUBLIC"); err != nil {
 			return wrapPG("create the capture function for "+r.display, err)
 		}
+	}
+	return nil
+}
+
+// refresh re-creates the capture functions that an older Prov installed
+// (those without functionsVersion), for every table capture is enabled on,
+// keeping its PII columns and salt: the triggers call the functions by name,
+// so they need not change. Functions whose owner the current role cannot act
+// as are left as they are (they keep working, at their old cost), as are
+// those of tables whose primary key is no longer the one captured. It runs
+// when capture is enabled on any table and at a sequencer's first step.
+func (p *Postgres) refresh(ctx context.Context, q postgres.Querier) error {
+	rows, err := q.Query(ctx, `SELECT c.relid, c.pk, c.pii, c.salt FROM `+p.schema+`.captured c
+		WHERE c.disabled IS NULL AND EXISTS (SELECT 1 FROM pg_proc f
+			WHERE f.pronamespace = $1::regnamespace AND f.proname IN ('capture_' || c.relid || '_i', 'capture_' || c.relid || '_u', 'capture_' || c.relid || '_d', 'capture_' || c.relid || '_t')
+			AND strpos(f.prosrc, $2) = 0 AND pg_has_role(f.proowner, 'USAGE'))
+		ORDER BY c.relid`, p.schema, functionsVersion)
+	if err != nil {
+		return wrapPG("update the capture functions", err)
+	}
+	type stale struct {
+		relid   uint32
+		pk, pii []string
+		salt    []byte
+	}
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stale, error) {
+		var s stale
+		return s, row.Scan(&s.relid, &s.pk, &s.pii, &s.salt)
+	})
+	if err != nil {
+		return wrapPG("update the capture functions", err)
+	}
+	for _, s := range all {
+		var name *string
+		if err := q.QueryRow(ctx, "SELECT to_regclass($1::oid::regclass::text)::text", s.relid).Scan(&name); err != nil {
+			return wrapPG("update the capture functions", err)
+		}
+		if name == nil {
+			continue // dropped: nothing calls its functions
+		}
+		r, err := p.resolve(ctx, q, *name)
+		if err != nil {
+			return err
+		}
+		if r.oid != s.relid || !slices.Equal(r.pk, s.pk) {
+			continue
+		}
+		if err := p.createFunctions(ctx, q, r, s.pii, s.salt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install creates the trigger functions and the triggers on r and its
+// partitions. The functions are SECURITY DEFINER: application roles need no
+// privilege on Prov's schema, and cannot write into the capture queue except
+// through a real change of a captured table.
+func (p *Postgres) install(ctx context.Context, q postgres.Querier, r *relation, pii []string, salt []byte) error {
+	if err := p.createFunctions(ctx, q, r, pii, salt); err != nil {
+		return err
 	}
 	targets := []string{r.name}
 	for _, part := range r.parts {
@@ -421,6 +533,9 @@ type pgQueue struct {
 	p      *Postgres
 	db     string
 	tables map[int64]*tableInfo // cache: a captured table's name and key never change
+	// refreshed: the capture functions an older Prov installed were re-created
+	// (at the first step; see Postgres.refresh).
+	refreshed bool
 }
 
 func querier(tx prov.ReadTx) postgres.Querier {
@@ -432,6 +547,12 @@ func (pq *pgQueue) update(ctx context.Context, fn func(ctx context.Context, tx p
 }
 
 func (pq *pgQueue) take(ctx context.Context, tx prov.Tx, n int) ([]*change, int, error) {
+	if !pq.refreshed {
+		if err := pq.p.refresh(ctx, querier(tx)); err != nil {
+			return nil, 0, err
+		}
+		pq.refreshed = true
+	}
 	changes, err := pq.takeChanges(ctx, tx, n)
 	return changes, len(changes), err
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +363,106 @@ func TestSequencerTakesLateCommitsAndConcurrentWriters(t *testing.T) {
 	e.pool.QueryRow(ctx, "SELECT count(*) FROM "+e.store.Schema()+".changes").Scan(&n)
 	if n != 0 {
 		t.Errorf("%d changes left in the queue", n)
+	}
+}
+
+// The capture functions run under the search_path of whoever changes the
+// table, without a SET clause of their own (it costs a setting save and
+// restore per statement): a search_path that puts look-alike functions before
+// pg_catalog must not change what they write. And functions installed by an
+// older Prov (with SET search_path) are re-created by the first sequencer
+// step, keeping the table captured all along.
+func TestCaptureFunctionsIgnoreTheCallersSearchPathAndAreUpgraded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a := e.app
+	e.exec(t, "CREATE TABLE "+a+".t (code text, n int, v text, PRIMARY KEY (code, n))")
+	if _, err := e.cap.Enable(ctx, []string{a + ".t"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var schema string
+	if err := e.pool.QueryRow(ctx, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'provcap\\_%' AND nspname = 'provcap_' || substr($1, 5)", a).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	fns := "pronamespace = '" + schema + "'::regnamespace AND proname LIKE 'capture\\_%'"
+	var n, withSet int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*), count(proconfig) FROM pg_proc WHERE "+fns).Scan(&n, &withSet); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 || withSet != 0 {
+		t.Fatalf("%d capture functions, %d with a SET clause; want 4, 0", n, withSet)
+	}
+
+	// Look-alikes of what the functions call, first on the search path.
+	e.exec(t, "CREATE FUNCTION "+a+".to_jsonb(anyelement) RETURNS jsonb LANGUAGE sql AS $$ SELECT '{\"forged\": true}'::jsonb $$")
+	e.exec(t, "CREATE FUNCTION "+a+".current_setting(text, boolean) RETURNS text LANGUAGE sql AS $$ SELECT 'forged' $$")
+	e.exec(t, "CREATE FUNCTION "+a+".texteq_forged(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$")
+	e.exec(t, "CREATE OPERATOR "+a+".= (LEFTARG = text, RIGHTARG = text, FUNCTION = "+a+".texteq_forged)")
+	hijacked := func(activity, sql string) {
+		t.Helper()
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('prov.context', $2, true)",
+			a+", pg_catalog", prov.Attribution{Activity: activity, Agent: "svc:test"}.Encode()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hijacked("job:1", "INSERT INTO "+a+".t VALUES ('a', 1, 'x'), ('b', 1, 'y')")
+	hijacked("job:2", "UPDATE "+a+".t SET v = 'z' WHERE code OPERATOR(pg_catalog.=) 'a'")
+	hijacked("job:3", "UPDATE "+a+".t SET code = 'c' WHERE code OPERATOR(pg_catalog.=) 'b'") // a key change: the old key ends, the new one begins
+
+	// An older Prov's function: SET search_path, unqualified names.
+	var oid uint32
+	if err := e.pool.QueryRow(ctx, "SELECT $1::regclass::oid", a+".t").Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	old := fmt.Sprintf(`CREATE OR REPLACE FUNCTION %[1]s.capture_%[2]d_u() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $prov$
+BEGIN
+	INSERT INTO %[1]s.changes (relid, op, new, old, ctx) SELECT %[2]d, 'U', to_jsonb(prov_n.*), to_jsonb(prov_o.*), current_setting('prov.context', true) FROM prov_new AS prov_n FULL JOIN prov_old AS prov_o ON prov_n.code = prov_o.code AND prov_n.n = prov_o.n;
+	RETURN NULL;
+END
+$prov$`, schema, oid)
+	e.exec(t, old)
+	e.attributed(t, "job:4", "UPDATE "+a+".t SET v = 'w' WHERE code = 'a'") // by the old function
+
+	recs := e.sequence(t)
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %s %s before=%s after=%s", r.Activity.ID, r.Gen[0].Op, r.Gen[0].ID[strings.LastIndex(r.Gen[0].ID, "/")+1:], r.Attrs["before"], r.Attrs["after"]))
+		if string(r.Attrs["bypass"]) == "true" {
+			t.Errorf("flagged as bypass: %s", got[len(got)-1])
+		}
+	}
+	want := []string{
+		`job:1 insert {"code":"a","n":1} before= after={"n":1,"v":"x","code":"a"}`,
+		`job:1 insert {"code":"b","n":1} before= after={"n":1,"v":"y","code":"b"}`,
+		`job:2 update {"code":"a","n":1} before={"n":1,"v":"x","code":"a"} after={"n":1,"v":"z","code":"a"}`,
+		`job:3 delete {"code":"b","n":1} before={"n":1,"v":"y","code":"b"} after=`,
+		`job:3 insert {"code":"c","n":1} before= after={"n":1,"v":"y","code":"c"}`,
+		`job:4 update {"code":"a","n":1} before={"n":1,"v":"z","code":"a"} after={"n":1,"v":"w","code":"a"}`,
+	}
+	sort.Strings(got) // the two halves of a key change come in either order
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("captured:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := e.pool.QueryRow(ctx, "SELECT count(*), count(proconfig) FROM pg_proc WHERE "+fns+" AND prosrc LIKE '%capture functions v%'").Scan(&n, &withSet); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 || withSet != 0 {
+		t.Errorf("after a sequencer step: %d current capture functions, %d with a SET clause; want 4, 0", n, withSet)
+	}
+	e.attributed(t, "job:5", "UPDATE "+a+".t SET v = 'q' WHERE code = 'a'") // by the re-created function
+	if recs := e.sequence(t); len(recs) != 1 || !strings.Contains(string(recs[0].Attrs["after"]), `"q"`) {
+		t.Errorf("after the upgrade: %+v", recs)
 	}
 }

@@ -156,3 +156,34 @@ func (s *SQLite) Tables(ctx context.Context, tx prov.ReadTx) ([]CapturedTable, e
 	}
 	return out, nil
 }
+
+// OldestPending returns the time of the oldest change not yet in the log:
+// how far the sequencer is behind. ok is false when there is none.
+func (p *Postgres) OldestPending(ctx context.Context) (t time.Time, ok bool, err error) {
+	err = p.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		var at *time.Time
+		if err := querier(tx).QueryRow(ctx, "SELECT min(at) FROM "+p.schema+".changes").Scan(&at); err != nil {
+			return wrapPG("read the capture queue", err)
+		}
+		if at != nil {
+			t, ok = *at, true
+		}
+		return nil
+	})
+	return t, ok, err
+}
+
+// OldestPending is Postgres.OldestPending for SQLite.
+func (s *SQLite) OldestPending(ctx context.Context) (t time.Time, ok bool, err error) {
+	err = s.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		var at *int64
+		if err := sqlTxOf(tx).QueryRowContext(ctx, "SELECT min(at) FROM prov_changes").Scan(&at); err != nil {
+			return wrapSQLite("read the capture queue", err)
+		}
+		if at != nil {
+			t, ok = time.UnixMicro(*at), true
+		}
+		return nil
+	})
+	return t, ok, err
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -646,4 +647,27 @@ func KeyValue(pk string) string {
 		return s
 	}
 	return string(fields[0])
+}
+
+// ParseTime reads a time as users give one: RFC 3339, a date or a date and
+// time without a zone (UTC), or an age such as 36h, 90m or 7d (that long
+// before now). "" is the zero time (no bound).
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if d, err := strconv.Atoi(n); err == nil && d >= 0 && d < 100000 {
+			return time.Now().UTC().Add(-time.Duration(d) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return time.Now().UTC().Add(-d), nil
+	}
+	return time.Time{}, prov.Errorf(prov.Invalid, "%q is not a time: give RFC 3339 (2026-01-02T03:04:05Z), a date (2026-01-02), or an age (36h, 7d)", s)
 }

@@ -38,26 +38,13 @@ func (m *Main) openInvestigator(ctx context.Context, withLog bool) (*investigate
 	return iv, l, func() { store.Close() }, nil
 }
 
-// parseTime reads a time as RFC 3339, a date (UTC), or an age such as 36h,
-// 90m or 7d (that long ago).
+// parseTime reads a time flag (see investigate.ParseTime).
 func parseTime(flag, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+	t, err := investigate.ParseTime(s)
+	if err != nil {
+		return t, usageError{fmt.Errorf("--%s %q is not a time: give RFC 3339 (2026-01-02T03:04:05Z), a date (2026-01-02), or an age (36h, 7d)", flag, s)}
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if d, err := strconv.Atoi(n); err == nil && d >= 0 {
-			return time.Now().UTC().Add(-time.Duration(d) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return time.Now().UTC().Add(-d), nil
-	}
-	return time.Time{}, usageError{fmt.Errorf("--%s %q is not a time: give RFC 3339 (2026-01-02T03:04:05Z), a date (2026-01-02), or an age (36h, 7d)", flag, s)}
+	return t, nil
 }
 
 // filterFlags are the find filters, shared by find and fix.

@@ -148,7 +148,8 @@ func (m *Main) command() *cobra.Command {
 	root.AddCommand(m.initCommand(), m.appendCommand(), m.getCommand(), m.logCommand(), m.checkpointCommand(),
 		m.keyCommand(), m.proofCommand(), m.verifyCommand(), m.demoCommand(),
 		m.captureCommand(), m.sequenceCommand(), m.runCommand(),
-		m.blameCommand(), m.historyCommand(), m.activitiesCommand(), m.findCommand(), m.fixCommand(), m.revertCommand())
+		m.blameCommand(), m.historyCommand(), m.activitiesCommand(), m.findCommand(), m.fixCommand(), m.revertCommand(),
+		m.serveCommand(), m.tokenCommand())
 	return root
 }
 

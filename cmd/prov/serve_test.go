@@ -110,8 +110,8 @@ func TestServe(t *testing.T) {
 		// Bad input: a problem document, nothing appended.
 		for _, c := range []struct {
 			name, token, body string
-			status           int
-			detail           string
+			status            int
+			detail            string
 		}{
 			{"no token", "", record(4), 401, "no bearer token"},
 			{"bad token", "prov_abc_def", record(4), 401, "not valid"},

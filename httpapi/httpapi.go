@@ -317,7 +317,7 @@ func readRecords(body []byte, max int) ([][]byte, error) {
 			continue
 		}
 		if len(out) == max {
-			return nil, badRequest("more than %d records in one request: send them in several requests", max)
+			return nil, badRequest("more than %d records in one request, over the limit of %d: send them in several requests", max, max)
 		}
 		out = append(out, bytes.Clone(line))
 	}

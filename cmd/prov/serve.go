@@ -42,7 +42,7 @@ func (m *Main) serveCommand() *cobra.Command {
 	var insecure, auditReads, publicTiles, noSequencer bool
 	var maxBody int64
 	var maxRecords int
-	var checkpointEvery, poll time.Duration
+	var checkpointEvery, poll, headerTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--tls-cert F --tls-key F]",
 		Short: "Serve the HTTP API, run the sequencer, sign checkpoints",
@@ -98,7 +98,7 @@ back its batch.`,
 			if err != nil {
 				return prov.Errorf(prov.Unavailable, "cannot listen on %s: %v", listen, err)
 			}
-			srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute,
+			srv := &http.Server{Handler: api, ReadHeaderTimeout: headerTimeout, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute,
 				IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 			scheme := "http"
 			if cert != "" {
@@ -179,6 +179,7 @@ back its batch.`,
 	f.Int64Var(&maxBody, "max-body-bytes", 64<<20, "largest request body")
 	f.IntVar(&maxRecords, "max-records", 10000, "most records in one append request")
 	f.DurationVar(&checkpointEvery, "checkpoint-every", time.Second, "how often to sign a checkpoint if the log grew")
+	f.DurationVar(&headerTimeout, "header-timeout", 5*time.Second, "time a client has to send a request's headers (slow clients are cut off)")
 	f.DurationVar(&poll, "poll", 200*time.Millisecond, "how often the sequencer looks for new changes when idle")
 	return cmd
 }

@@ -3,11 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -320,4 +330,81 @@ func TestServeCrash(t *testing.T) {
 		}
 		t.Logf("%d acknowledged records survived 6 SIGKILLs", len(acked))
 	})
+}
+
+// TestServeCutsOffSlowClients: a client that sends its headers slowly
+// (slowloris) is disconnected after the header timeout, and the server
+// keeps serving others.
+func TestServeCutsOffSlowClients(t *testing.T) {
+	l := newSQLiteLog(t)
+	s := startServer(t, append(l.args, "--header-timeout", "300ms")...)
+	addr := strings.TrimPrefix(s.url, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+	closed := make(chan time.Duration, 1)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				closed <- time.Since(start)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 20; i++ { // a header byte every 100 ms
+		select {
+		case d := <-closed:
+			if d > 2*time.Second {
+				t.Errorf("the slow client was cut off only after %v", d)
+			}
+			if code, _, _ := s.do(t, "GET", "/healthz", "", nil); code != 200 {
+				t.Errorf("healthz after a slow client: %d", code)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+			conn.Write([]byte("X"))
+		}
+	}
+	t.Error("a client sending one header byte every 100 ms was never cut off")
+}
+
+// TestServeTLS serves over TLS with a certificate the test makes.
+func TestServeTLS(t *testing.T) {
+	l := newSQLiteLog(t)
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	s := startServer(t, append(l.args, "--tls-cert", certFile, "--tls-key", keyFile)...)
+	if !strings.HasPrefix(s.url, "https://") {
+		t.Fatalf("served on %s", s.url)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(s.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz over TLS: %d", resp.StatusCode)
+	}
+	if r := l.run(t, "", "serve", "--tls-cert", certFile); r.code != exitUsage || !strings.Contains(r.stderr, "go together") {
+		t.Errorf("--tls-cert alone: %d %s", r.code, r.stderr)
+	}
 }

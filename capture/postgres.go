@@ -243,41 +243,50 @@ func (p *Postgres) fn(r *relation, op string) string {
 // functionsVersion marks the body of every capture function that install
 // creates; refresh re-creates those without it. Change it whenever the
 // functions change, so that databases captured by an older Prov get them.
-const functionsVersion = "-- prov capture functions v2"
+const functionsVersion = "-- prov capture functions v3"
 
-// functions returns the bodies (PL/pgSQL) of r's capture functions by
-// operation: i, u, d, t.
+// functionDecls declares what every change of a statement shares, computed
+// once per statement rather than by the queue table's defaults once per row.
+const functionDecls = `DECLARE
+	prov_ctx pg_catalog.text := pg_catalog.current_setting('` + prov.ContextSetting + `', true);
+	prov_xid pg_catalog.xid8 := pg_catalog.pg_current_xact_id();
+	prov_user pg_catalog.text := SESSION_USER;
+	prov_app pg_catalog.text := pg_catalog.current_setting('application_name', true);
+	prov_client pg_catalog.inet := pg_catalog.inet_client_addr();
+	prov_at pg_catalog.timestamptz := pg_catalog.statement_timestamp();`
+
+// functions returns the bodies (PL/pgSQL, after functionDecls) of r's
+// capture functions by operation: i, u, d, t.
 //
 // The functions run in the application's transaction, on every captured
 // statement, so they are kept cheap: they have no SET clause (a function
 // with one pays a save and restore of the setting on every call), so they run
 // under the caller's search_path — and therefore name everything they use
-// with its schema, operators included (OPERATOR(pg_catalog.=)), the key's
-// equality operators being those of the primary key index. Unqualified names
-// are only the transition tables, which PostgreSQL looks up before any
-// schema. The queue row's other columns (transaction id, session user,
-// application name, client address, statement time) are the table's
-// defaults.
+// with its schema, operators and types included (OPERATOR(pg_catalog.=)),
+// the key's equality operators being those of the primary key index.
+// Unqualified names are only the transition tables, which PostgreSQL looks
+// up before any schema, and the variables of functionDecls.
 func (p *Postgres) functions(r *relation, pii []string, salt []byte) map[string]string {
-	ctxExpr := "pg_catalog.current_setting('" + prov.ContextSetting + "', true)"
 	var join []string
 	for i, k := range r.pk {
 		c := pgx.Identifier{k}.Sanitize()
 		join = append(join, "prov_n."+c+" "+r.eq[i]+" prov_o."+c)
 	}
-	insert := "INSERT INTO " + p.schema + ".changes (relid, op, new, old, ctx) "
+	insert := "INSERT INTO " + p.schema + ".changes (xid, relid, op, new, old, ctx, db_user, app, client, at) "
+	row := func(op, newImg, oldImg string) string {
+		return fmt.Sprintf("SELECT prov_xid, %d, '%s', %s, %s, prov_ctx, prov_user, prov_app, prov_client, prov_at", r.oid, op, newImg, oldImg)
+	}
 	newImg, oldImg := p.image("prov_n", pii, salt), p.image("prov_o", pii, salt)
 	return map[string]string{
-		"i": insert + fmt.Sprintf("SELECT %d, 'I', %s, NULL, %s FROM prov_new AS prov_n;", r.oid, newImg, ctxExpr),
+		"i": insert + row("I", newImg, "NULL") + " FROM prov_new AS prov_n;",
 		// Update images are paired by key, so that a key change shows as the
 		// end of the old key and an insert of the new.
-		"u": insert + fmt.Sprintf("SELECT %d, 'U', %s, %s, %s FROM prov_new AS prov_n FULL JOIN prov_old AS prov_o ON %s;",
-			r.oid, newImg, oldImg, ctxExpr, strings.Join(join, " AND ")),
-		"d": insert + fmt.Sprintf("SELECT %d, 'D', NULL, %s, %s FROM prov_old AS prov_o;", r.oid, oldImg, ctxExpr),
+		"u": insert + row("U", newImg, oldImg) + " FROM prov_new AS prov_n FULL JOIN prov_old AS prov_o ON " + strings.Join(join, " AND ") + ";",
+		"d": insert + row("D", "NULL", oldImg) + " FROM prov_old AS prov_o;",
 		// BEFORE TRUNCATE: every row is captured with its before-image, so a
 		// truncate can be reverted like a delete. It costs a scan of the table.
-		"t": fmt.Sprintf("EXECUTE pg_catalog.format(%s, TG_TABLE_SCHEMA, TG_TABLE_NAME);",
-			quoteLiteral(insert+fmt.Sprintf("SELECT %d, 'T', NULL, %s, %s FROM %%I.%%I AS prov_o", r.oid, oldImg, ctxExpr))),
+		"t": fmt.Sprintf("EXECUTE pg_catalog.format(%s, TG_TABLE_SCHEMA, TG_TABLE_NAME) USING prov_xid, prov_ctx, prov_user, prov_app, prov_client, prov_at;",
+			quoteLiteral(insert+fmt.Sprintf("SELECT $1, %d, 'T', NULL, %s, $2, $3, $4, $5, $6 FROM %%I.%%I AS prov_o", r.oid, oldImg))),
 	}
 }
 
@@ -294,11 +303,12 @@ func (p *Postgres) createFunctions(ctx context.Context, q postgres.Querier, r *r
 	for op, body := range p.functions(r, pii, salt) {
 		sql := fmt.Sprintf(`CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER%s AS $prov$
 %s
+%s
 BEGIN
 	%s
 	RETURN NULL;
 END
-$prov$`, p.fn(r, op), set, functionsVersion, body)
+$prov$`, p.fn(r, op), set, functionsVersion, functionDecls, body)
 		if _, err := q.Exec(ctx, sql); err != nil {
 			return wrapPG("create the capture function for "+r.display, err)
 		}

@@ -29,6 +29,13 @@
 # UPDATE_SECONDS, SDK_SECONDS, BULK_ROUNDS, LAG_SECONDS, RATE, SEQ_BENCHTIME,
 # SEQ_BENCHES (the Sequencer sub-benchmarks), PROV_BENCH_CHANGES, PGLOG (the
 # server log, for the statement breakdown), OUT (the results directory).
+#
+# PROV_BEFORE=path/to/prov (another build, e.g. of an earlier commit) adds a
+# variant "before": capture installed by that binary in provbench_before,
+# interleaved with the others in tpcb, update, sdk and bulk, so that a change
+# to the triggers is measured against its predecessor in the same run. Its
+# queue is emptied with TRUNCATE after each run, never by this build's
+# sequencer (which would re-create its capture functions).
 set -euo pipefail
 
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
@@ -47,6 +54,8 @@ SEQ_BENCHTIME=${SEQ_BENCHTIME:-2x}
 SEQ_BENCHES=${SEQ_BENCHES:-update/batch=2000 insert/batch=2000 update/batch=10000}
 PGLOG=${PGLOG:-/var/log/postgresql/postgresql-15-main.log}
 OUT=${OUT:-/tmp/provbench-capture-$(date +%Y%m%d-%H%M%S)}
+PROV_BEFORE=${PROV_BEFORE:-}
+BEFORE=${PROV_BEFORE:+before} # the extra variant, or nothing
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -62,6 +71,9 @@ log() { echo "== $(date +%H:%M:%S) $*" >&2; }
 result() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" | tee -a "$RESULTS" >&2; }
 sql() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 "$(dsn "$db")" "$@"; }
 prov() { local db=$1; shift; "$BIN/prov" --db "$(dsn "$db")" --key "$KEY" "$@"; }
+prov_before() { local db=$1; shift; "$PROV_BEFORE" --db "$(dsn "$db")" --key "$KEY.before" "$@"; }
+# empty_before: the before variant's queue emptied (see PROV_BEFORE).
+empty_before() { sql provbench_before -c "TRUNCATE prov.changes"; }
 
 build() {
 	log "building prov, sdkload, lagmon into $BIN"
@@ -104,7 +116,7 @@ seq_stop() {
 pgbench_tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$1"; }
 
 setup() {
-	for v in plain naive prov; do
+	for v in plain naive prov $BEFORE; do
 		log "creating provbench_$v (pgbench -i -s $SCALE)"
 		sql postgres -c "DROP DATABASE IF EXISTS provbench_$v" -c "CREATE DATABASE provbench_$v"
 		pgbench -q -i -s "$SCALE" "$(dsn provbench_$v)" 2>&1 | tail -1
@@ -122,11 +134,17 @@ setup() {
 	cat "$OUT/history-refusal.txt"
 	grep -q "has no primary key" "$OUT/history-refusal.txt"
 	prov provbench_prov capture status
+	if [ -n "$BEFORE" ]; then
+		rm -f "$KEY.before"
+		prov_before provbench_before init --origin bench.example/capture-before
+		log "capture enable in provbench_before with $PROV_BEFORE"
+		prov_before provbench_before capture enable public.pgbench_accounts public.pgbench_tellers public.pgbench_branches
+	fi
 }
 
 tpcb() {
 	for r in $(seq "$ROUNDS"); do
-		for v in plain naive prov prov+seq; do
+		for v in plain naive prov $BEFORE prov+seq; do
 			local db=provbench_${v%+seq} f=$OUT/tpcb-$v-$r.txt
 			prep "$db"
 			if [ "$v" = prov+seq ]; then seq_start "$OUT/tpcb-seq-$r.txt"; fi
@@ -135,26 +153,28 @@ tpcb() {
 			if [ "$v" = prov+seq ]; then seq_stop "$OUT/tpcb-seq-$r.txt"; fi
 			result tpcb "$v" "$r" "$(pgbench_tps "$f")" tps
 			if [ "$db" = provbench_prov ]; then drain "tpcb-$v"; fi
+			if [ "$db" = provbench_before ]; then empty_before; fi
 		done
 	done
 }
 
 update() {
 	for r in $(seq "$ROUNDS"); do
-		for v in plain naive prov; do
+		for v in plain naive prov $BEFORE; do
 			local db=provbench_$v f=$OUT/update-$v-$r.txt
 			prep "$db"
 			log "update $v round $r"
 			pgbench -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$UPDATE_SECONDS" -f "$HERE/update_one.pgbench" "$(dsn "$db")" >"$f" 2>&1
 			result update "$v" "$r" "$(pgbench_tps "$f")" tps
 			if [ "$v" = prov ]; then drain update-prov; fi
+			if [ "$v" = before ]; then empty_before; fi
 		done
 	done
 }
 
 sdk() {
 	for r in $(seq "$ROUNDS"); do
-		for v in pgx-plain pgx-prov provctx-prov; do
+		for v in pgx-plain pgx-prov provctx-prov ${BEFORE:+provctx-before}; do
 			local mode=${v%-*} db=provbench_${v#*-} f=$OUT/sdk-$v-$r.txt
 			prep "$db"
 			log "sdk $v round $r"
@@ -162,6 +182,7 @@ sdk() {
 			cat "$f" >&2
 			result sdk "$v" "$r" "$(sed -n 's/.* tps=\([0-9.]*\) .*/\1/p' "$f")" tps
 			if [ "$db" = provbench_prov ]; then drain "sdk-$v"; fi
+			if [ "$db" = provbench_before ]; then empty_before; fi
 		done
 	done
 	sql provbench_prov -c "SELECT count(*) FILTER (WHERE activity_id LIKE 'request:%') AS attributed_changes_in_log, count(*) AS records FROM prov.records"
@@ -170,13 +191,14 @@ sdk() {
 bulk() {
 	sql postgres -c "DROP DATABASE IF EXISTS provbench_bulk" -c "CREATE DATABASE provbench_bulk"
 	for r in $(seq "$BULK_ROUNDS"); do
-		for v in plain naive prov; do
+		for v in plain naive prov $BEFORE; do
 			log "bulk $v round $r: fresh tables"
 			sql provbench_bulk -c "DROP SCHEMA IF EXISTS prov CASCADE" -c "DROP SCHEMA IF EXISTS audit CASCADE"
 			pgbench -q -i -s "$SCALE" "$(dsn provbench_bulk)" >/dev/null 2>&1
 			case $v in
 			naive) sql provbench_bulk -f "$HERE/naive_audit.sql" ;;
 			prov) prov provbench_bulk capture enable public.pgbench_accounts public.pgbench_tellers public.pgbench_branches >/dev/null ;;
+			before) prov_before provbench_bulk capture enable public.pgbench_accounts public.pgbench_tellers public.pgbench_branches >/dev/null ;;
 			esac
 			sql provbench_bulk -c "VACUUM ANALYZE" -c "CHECKPOINT"
 			local f=$OUT/bulk-$v-$r.txt
@@ -185,7 +207,7 @@ bulk() {
 			result bulk "$v" "$r" "$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$f")" ms
 			case $v in
 			naive) sql provbench_bulk -At -c "SELECT 'audit rows: ' || count(*) FROM audit.log" >&2 ;;
-			prov) sql provbench_bulk -At -c "SELECT 'queued changes: ' || count(*) FROM prov.changes" >&2 ;;
+			prov | before) sql provbench_bulk -At -c "SELECT 'queued changes: ' || count(*) FROM prov.changes" >&2 ;;
 			esac
 		done
 	done
@@ -254,7 +276,7 @@ seqbench() {
 }
 
 clean() {
-	for v in plain naive prov bulk seq; do sql postgres -c "DROP DATABASE IF EXISTS provbench_$v"; done
+	for v in plain naive prov before bulk seq; do sql postgres -c "DROP DATABASE IF EXISTS provbench_$v"; done
 }
 
 summary() {

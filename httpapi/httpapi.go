@@ -33,6 +33,7 @@ import (
 // Config is what a Server serves.
 type Config struct {
 	Log          *tlog.Log                 // required
+	Batcher      *tlog.Batcher             // nil: each append request commits a transaction of its own
 	Tokens       *auth.Tokens              // required
 	Capture      capture.Capturer          // nil: no capture endpoints
 	Investigator *investigate.Investigator // nil: no investigation endpoints
@@ -334,7 +335,12 @@ func (s *Server) appendRecords(w http.ResponseWriter, r *http.Request, _ auth.To
 	if err != nil {
 		return err
 	}
-	res, err := s.c.Log.AppendIdempotent(r.Context(), records)
+	var res []tlog.Appended
+	if s.c.Batcher != nil {
+		res, err = s.c.Batcher.Append(r.Context(), records)
+	} else {
+		res, err = s.c.Log.AppendIdempotent(r.Context(), records)
+	}
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each path")
 	rate := flag.Int("rate", 1000, "single-record requests per second")
 	seconds := flag.Int("seconds", 10, "length of the single-record run")
+	group := flag.Int("group-commit", 10000, "the server's group commit (prov serve --group-commit); 0: a transaction per request")
 	flag.Parse()
 	if *db == "" {
 		log.Fatal("-db is required")
@@ -70,7 +71,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	api := httpapi.New(httpapi.Config{Log: l, Tokens: toks, MaxRecords: 100000, MaxBodyBytes: 256 << 20})
+	var batcher *tlog.Batcher
+	if *group > 0 {
+		batcher = l.NewBatcher(*group)
+		defer batcher.Close()
+	}
+	api := httpapi.New(httpapi.Config{Log: l, Batcher: batcher, Tokens: toks, MaxRecords: 100000, MaxBodyBytes: 256 << 20})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)

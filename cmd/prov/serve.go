@@ -18,6 +18,7 @@ import (
 	"github.com/prov-dev/prov/investigate"
 	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/sqlite"
+	"github.com/prov-dev/prov/tlog"
 	"github.com/spf13/cobra"
 )
 
@@ -41,7 +42,7 @@ func (m *Main) serveCommand() *cobra.Command {
 	var listen, cert, key string
 	var insecure, auditReads, publicTiles, noSequencer bool
 	var maxBody int64
-	var maxRecords int
+	var maxRecords, groupCommit int
 	var checkpointEvery, poll, headerTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--tls-cert F --tls-key F]",
@@ -92,7 +93,12 @@ back its batch.`,
 				return err
 			}
 			logger := slog.New(slog.NewJSONHandler(m.Stderr, nil))
-			api := httpapi.New(httpapi.Config{Log: l, Tokens: toks, Capture: capt, Investigator: iv, Metrics: httpapi.NewMetrics(l, capt),
+			var batcher *tlog.Batcher
+			if groupCommit > 0 {
+				batcher = l.NewBatcher(groupCommit)
+				defer batcher.Close() // after Shutdown: requests still in flight get their answer
+			}
+			api := httpapi.New(httpapi.Config{Log: l, Batcher: batcher, Tokens: toks, Capture: capt, Investigator: iv, Metrics: httpapi.NewMetrics(l, capt),
 				Logger: logger, MaxBodyBytes: maxBody, MaxRecords: maxRecords, AuditReads: auditReads, PublicTiles: publicTiles})
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -178,6 +184,7 @@ back its batch.`,
 	f.BoolVar(&noSequencer, "no-sequencer", false, "do not run the capture sequencer here (another process runs it)")
 	f.Int64Var(&maxBody, "max-body-bytes", 64<<20, "largest request body")
 	f.IntVar(&maxRecords, "max-records", 10000, "most records in one append request")
+	f.IntVar(&groupCommit, "group-commit", 10000, "append concurrent requests' records in shared transactions of up to this many records (one durable commit each); 0: a transaction per request")
 	f.DurationVar(&checkpointEvery, "checkpoint-every", time.Second, "how often to sign a checkpoint if the log grew")
 	f.DurationVar(&headerTimeout, "header-timeout", 5*time.Second, "time a client has to send a request's headers (slow clients are cut off)")
 	f.DurationVar(&poll, "poll", 200*time.Millisecond, "how often the sequencer looks for new changes when idle")

@@ -324,13 +324,29 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) er
 			c.Exec(ctx, "ROLLBACK")
 		}
 	}()
+	// The log's size is read with the lock, in the same round trip: every
+	// append needs it first.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE")
 	b.Queue("SELECT pg_advisory_xact_lock($1)", s.lock)
-	if err := c.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue(s.q.size)
+	t := &txn{s: s, c: c}
+	br := c.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&t.size)
+		t.sizeKnown = err == nil
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return s.wrap(ctx, "begin a write", err)
 	}
-	if err := fn(ctx, &txn{s: s, c: c}); err != nil {
+	if err := fn(ctx, t); err != nil {
 		return err
 	}
 	tag, err := c.Exec(ctx, "COMMIT")
@@ -360,6 +376,11 @@ type querier interface {
 type txn struct {
 	s *Store
 	c querier
+
+	// size is the log's size when sizeKnown: read with the write lock and
+	// kept by Append (only Append adds records in a write transaction).
+	size      int64
+	sizeKnown bool
 }
 
 // Querier returns the connection the transaction runs on, to read and write
@@ -367,6 +388,9 @@ type txn struct {
 func (t *txn) Querier() Querier { return t.c }
 
 func (t *txn) Size(ctx context.Context) (int64, error) {
+	if t.sizeKnown {
+		return t.size, nil
+	}
 	var n int64
 	err := t.c.QueryRow(ctx, t.s.q.size).Scan(&n)
 	return n, t.s.wrap(ctx, "read the log's size", err)
@@ -502,6 +526,16 @@ func (t *txn) Meta(ctx context.Context, key string) (string, error) {
 // leaves the transaction usable; after a duplicate event id, PostgreSQL
 // aborts the transaction, so fn must return the error.
 func (t *txn) Append(ctx context.Context, entries []prov.Entry) error {
+	err := t.appendEntries(ctx, entries)
+	if err != nil {
+		t.sizeKnown = false
+	} else if len(entries) > 0 {
+		t.size = entries[len(entries)-1].Index + 1
+	}
+	return err
+}
+
+func (t *txn) appendEntries(ctx context.Context, entries []prov.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}

@@ -44,7 +44,18 @@ type Log struct {
 	MaxRecordBytes int
 	// Now returns the current time; time.Now if nil.
 	Now func() time.Time
+
+	indexers []Indexer
 }
+
+// Indexer keeps an index beside the log: AppendTx calls it with the entries
+// it has just stored (Index set), in the same transaction, so that the index
+// holds a record if and only if the log does. An error rolls the append back.
+type Indexer func(ctx context.Context, tx prov.Tx, entries []prov.Entry) error
+
+// AddIndexer adds an Indexer to every later append. It must be called before
+// the log is used concurrently.
+func (l *Log) AddIndexer(ix Indexer) { l.indexers = append(l.indexers, ix) }
 
 // Options configure Open.
 type Options struct {
@@ -253,7 +264,8 @@ func (l *Log) AppendEntries(ctx context.Context, entries []prov.Entry) (first in
 // AppendTx appends prepared entries inside tx, a transaction of the log's
 // store, so that a caller can commit other writes atomically with them (the
 // capture sequencer removes changes from its queue in the same transaction).
-// It sets each entry's Index and Hashes and returns the first index.
+// It sets each entry's Index and Hashes, runs the log's indexers, and
+// returns the first index.
 func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (first int64, err error) {
 	if len(entries) == 0 {
 		return 0, prov.Errorf(prov.Invalid, "nothing to append")
@@ -280,7 +292,15 @@ func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (f
 		entries[i].Index = n
 		entries[i].Hashes = buf[start:len(buf):len(buf)]
 	}
-	return size, tx.Append(ctx, entries)
+	if err := tx.Append(ctx, entries); err != nil {
+		return 0, err
+	}
+	for _, ix := range l.indexers {
+		if err := ix(ctx, tx, entries); err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
 }
 
 // hashReader reads stored hashes: those computed in this transaction from

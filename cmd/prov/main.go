@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/openlineage"
 	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/sqlite"
 	"github.com/prov-dev/prov/tlog"
@@ -220,6 +221,7 @@ func (m *Main) openLogIn(ctx context.Context, store prov.Store, needKey bool) (*
 		return nil, nil, err
 	}
 	l.MaxRecordBytes = m.MaxRecordBytes
+	l.AddIndexer(openlineage.Indexer(store)) // lineage records are indexed in their append's transaction
 	return l, func() {}, nil
 }
 

@@ -1,0 +1,769 @@
+// Package openlineage ingests OpenLineage events (RunEvent, DatasetEvent,
+// JobEvent, spec versions 1-0-0 to 2-0-2) into the log: each event becomes
+// one record of type lineage that keeps the event's bytes exactly and maps
+// it to PROV (the run is the activity, the producer the agent, the job the
+// plan, inputs are used and outputs generated dataset versions, the
+// column-lineage facet gives column-level derivations), and an index of
+// runs, jobs, datasets, their inputs and outputs and column edges is kept in
+// the same transaction as the append. Graph loads that index, with the
+// tables that capture records, into a lineage graph.
+//
+// Decode is the validator: written in Go, as tolerant as Marquez of what
+// real producers send (see Tolerance) and strict elsewhere, with errors that
+// name the JSON path of the field at fault.
+package openlineage
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prov-dev/prov"
+)
+
+// Kind is which of the three OpenLineage events an event is.
+type Kind string
+
+// Event kinds.
+const (
+	RunEvent     Kind = "run"
+	DatasetEvent Kind = "dataset"
+	JobEvent     Kind = "job"
+)
+
+// Run event types (eventType of a RunEvent).
+var EventTypes = []string{"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
+
+// Event is a decoded OpenLineage event. Raw holds its bytes, exactly as
+// received (surrounding white space removed); everything else is read from
+// them, and facets are kept as their raw JSON.
+type Event struct {
+	Raw       []byte
+	Kind      Kind
+	EventType string    // RunEvent only; "" if absent
+	Time      time.Time // eventTime, in UTC if it had no zone
+	Producer  string
+	SchemaURL string // "" if absent
+	Run       *Run   // RunEvent
+	Job       *Job   // RunEvent, JobEvent
+	Dataset   *Dataset
+	Inputs    []Dataset
+	Outputs   []Dataset
+	// Tolerated lists what the event does that the specification does not
+	// allow but real producers send, and Decode accepted.
+	Tolerated []Tolerance
+}
+
+// Run is the run of a RunEvent.
+type Run struct {
+	ID        string
+	Facets    Facets
+	ParentRun string // the parent facet's run id; "" if none
+	ParentJob *Job   // the parent facet's job (no facets)
+}
+
+// Job is a job: a namespace, a name and its facets.
+type Job struct {
+	Namespace, Name string
+	Facets          Facets
+	// CodeVersion is the sourceCodeLocation facet's version, if any.
+	CodeVersion string
+}
+
+// Dataset is a dataset as an event names it, with what Decode read of its
+// facets.
+type Dataset struct {
+	Namespace, Name string
+	Facets          Facets
+	IOFacets        Facets // inputFacets of an input, outputFacets of an output
+
+	Version  string          // the version facet's datasetVersion
+	RowCount *int64          // outputStatistics, inputStatistics or dataQualityMetrics
+	Bytes    *int64          // likewise: size or bytes
+	Schema   json.RawMessage // the schema facet's fields, as sent; nil if none
+	Source   string          // the dataSource facet's uri (else its name)
+	Columns  []ColumnEdge    // from the columnLineage facet
+}
+
+// ColumnEdge is one edge of the columnLineage facet: column Field of the
+// dataset that carries the facet derives from column InputField of the
+// input dataset. Field is "" for a dataset-level dependency (the facet's
+// "dataset" list: filters, joins, sorts).
+type ColumnEdge struct {
+	Field                                 string
+	InputNamespace, InputName, InputField string
+	Transformation                        string // types (and subtypes) of the transformations, e.g. DIRECT/IDENTITY
+}
+
+// Facets are facets by name, each as its raw JSON object.
+type Facets map[string]json.RawMessage
+
+// Tolerance is something an event does that the specification does not
+// allow but that Decode accepts, as Marquez does, because real producers
+// send it.
+type Tolerance struct {
+	Path string `json:"path"`
+	What string `json:"what"` // one of the Tolerate… constants
+}
+
+// What Decode tolerates.
+const (
+	TolerateNoSchemaURL     = "no schemaURL"                               // Marquez accepts events without it
+	TolerateTimeWithoutZone = "eventTime without a time zone, read as UTC" // as Marquez reads them
+	TolerateNotURI          = "not an absolute URI"                        // producer "producer", _producer "spark"
+	TolerateRunIDNotUUID    = "runId is not a UUID"                        // compatibility-tests simple_run_event: "run_id"
+	TolerateFacetBase       = "facet without _producer or _schemaURL"
+	TolerateJobEventVersion = "JobEvent under a schemaURL older than 2-0-0"
+)
+
+// FieldError is an event refused because of one field: Path is its JSON
+// path (run.facets.parent.run.runId, inputs[0].name; "" for the whole
+// event).
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("field %q: %s", e.Path, e.Msg)
+}
+
+func fieldErr(path, format string, args ...any) error {
+	fe := &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)}
+	return &prov.Error{Kind: prov.Invalid, Message: "OpenLineage event: " + fe.Error(), Err: fe}
+}
+
+// Limits of what an event may name, so that its record stays within the
+// record rules (ids of at most 4096 characters).
+const maxNameLen = 2000
+
+var (
+	uuidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	versionRE = regexp.MustCompile(`/spec/([0-9]+)-([0-9]+)-([0-9]+)/OpenLineage\.json`)
+)
+
+// Decode validates one event and decodes it. data must be a JSON object;
+// surrounding white space is removed and the rest is kept as Event.Raw
+// (not copied). Which event it is follows from the fields present, as the
+// specification's oneOf says: run and job make a RunEvent, dataset (without
+// job) a DatasetEvent, job without run a JobEvent.
+//
+// It refuses, with a *prov.Error of kind Invalid wrapping a *FieldError,
+// malformed JSON, a key twice in one object, missing required fields,
+// values of the wrong type, unknown eventType values, times that are not
+// RFC 3339, and the facets it reads (parent, version, schema, dataSource,
+// columnLineage, outputStatistics, inputStatistics, dataQualityMetrics,
+// sourceCodeLocation) when their fields have the wrong type. It tolerates
+// what Tolerance lists.
+func Decode(data []byte) (*Event, error) {
+	data = bytes.Trim(data, " \t\r\n")
+	if len(data) == 0 {
+		return nil, fieldErr("", "empty: want a JSON object")
+	}
+	if !utf8.Valid(data) {
+		return nil, fieldErr("", "not valid UTF-8")
+	}
+	if data[0] != '{' {
+		return nil, fieldErr("", "want a JSON object, got %s", jsonKind(data[0]))
+	}
+	if err := checkJSON(data); err != nil {
+		return nil, err
+	}
+	var top struct {
+		EventType json.RawMessage `json:"eventType"`
+		EventTime json.RawMessage `json:"eventTime"`
+		Producer  json.RawMessage `json:"producer"`
+		SchemaURL json.RawMessage `json:"schemaURL"`
+		Run       json.RawMessage `json:"run"`
+		Job       json.RawMessage `json:"job"`
+		Dataset   json.RawMessage `json:"dataset"`
+		Inputs    json.RawMessage `json:"inputs"`
+		Outputs   json.RawMessage `json:"outputs"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fieldErr("", "malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	d := &decoder{}
+	e := &Event{Raw: data}
+	var err error
+	switch {
+	case top.Run != nil:
+		e.Kind = RunEvent
+		if top.Job == nil {
+			return nil, fieldErr("job", "required: a RunEvent (it has run) names its job")
+		}
+	case top.Dataset != nil && top.Job != nil:
+		return nil, fieldErr("", "an event with dataset and job but no run is neither a DatasetEvent (no job) nor a JobEvent (no dataset)")
+	case top.Dataset != nil:
+		e.Kind = DatasetEvent
+	case top.Job != nil:
+		e.Kind = JobEvent
+	default:
+		return nil, fieldErr("", "not an OpenLineage event: want run and job (RunEvent), dataset (DatasetEvent) or job (JobEvent)")
+	}
+	// BaseEvent.
+	ts, err := d.str("eventTime", top.EventTime, true)
+	if err != nil {
+		return nil, err
+	}
+	if e.Time, err = d.time("eventTime", ts); err != nil {
+		return nil, err
+	}
+	if e.Producer, err = d.str("producer", top.Producer, true); err != nil {
+		return nil, err
+	}
+	if e.Producer == "" {
+		return nil, fieldErr("producer", "empty: name the producer, e.g. https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/airflow")
+	}
+	if len(e.Producer) > maxNameLen {
+		return nil, fieldErr("producer", "too long (%d bytes, at most %d)", len(e.Producer), maxNameLen)
+	}
+	d.uri("producer", e.Producer)
+	if top.SchemaURL == nil {
+		d.tolerate("schemaURL", TolerateNoSchemaURL)
+	} else if e.SchemaURL, err = d.str("schemaURL", top.SchemaURL, true); err != nil {
+		return nil, err
+	}
+	switch e.Kind {
+	case RunEvent:
+		if top.EventType != nil {
+			if e.EventType, err = d.str("eventType", top.EventType, true); err != nil {
+				return nil, err
+			}
+			if !contains(EventTypes, e.EventType) {
+				return nil, fieldErr("eventType", "%q is not an event type: want one of %s", e.EventType, strings.Join(EventTypes, ", "))
+			}
+		}
+		if e.Run, err = d.run("run", top.Run); err != nil {
+			return nil, err
+		}
+	case DatasetEvent:
+		ds, err := d.dataset("dataset", top.Dataset, "")
+		if err != nil {
+			return nil, err
+		}
+		e.Dataset = &ds
+	}
+	if e.Kind == JobEvent {
+		if v, ok := specVersion(e.SchemaURL); ok && v < 20000 {
+			d.tolerate("schemaURL", TolerateJobEventVersion)
+		}
+	}
+	if e.Kind != DatasetEvent {
+		if e.Job, err = d.job("job", top.Job, true); err != nil {
+			return nil, err
+		}
+		if e.Inputs, err = d.datasets("inputs", top.Inputs, "inputFacets"); err != nil {
+			return nil, err
+		}
+		if e.Outputs, err = d.datasets("outputs", top.Outputs, "outputFacets"); err != nil {
+			return nil, err
+		}
+	}
+	e.Tolerated = d.tolerated
+	return e, nil
+}
+
+// specVersion reads the spec version of a schemaURL as a number: 2-0-2 is
+// 20002.
+func specVersion(schemaURL string) (int, bool) {
+	m := versionRE.FindStringSubmatch(schemaURL)
+	if m == nil {
+		return 0, false
+	}
+	a, _ := strconv.Atoi(m[1])
+	b, _ := strconv.Atoi(m[2])
+	c, _ := strconv.Atoi(m[3])
+	return a*10000 + b*100 + c, true
+}
+
+type decoder struct {
+	tolerated []Tolerance
+}
+
+func (d *decoder) tolerate(path, what string) {
+	d.tolerated = append(d.tolerated, Tolerance{Path: path, What: what})
+}
+
+// kindOf names the JSON type of a raw value.
+func kindOf(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	return jsonKind(raw[0])
+}
+
+func jsonKind(c byte) string {
+	switch {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return "something that is not JSON"
+}
+
+// str reads a string field; absent is "" unless required.
+func (d *decoder) str(path string, raw json.RawMessage, required bool) (string, error) {
+	if raw == nil {
+		if required {
+			return "", fieldErr(path, "required")
+		}
+		return "", nil
+	}
+	if raw[0] != '"' {
+		return "", fieldErr(path, "want a string, got %s", kindOf(raw))
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fieldErr(path, "malformed string: %v", err)
+	}
+	return s, nil
+}
+
+// object decodes a JSON object into its members, refusing other types.
+func (d *decoder) object(path string, raw json.RawMessage) (map[string]json.RawMessage, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, fieldErr(path, "want an object, got %s", kindOf(raw))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fieldErr(path, "malformed object: %v", err)
+	}
+	return m, nil
+}
+
+var timeLayouts = []struct {
+	layout string
+	zone   bool
+}{
+	{time.RFC3339Nano, true},
+	{"2006-01-02T15:04:05.999999999Z0700", true},
+	{"2006-01-02T15:04:05.999999999", false},
+}
+
+func (d *decoder) time(path, s string) (time.Time, error) {
+	for _, l := range timeLayouts {
+		t, err := time.Parse(l.layout, s)
+		if err != nil {
+			continue
+		}
+		if t.Year() < 1 || t.Year() > 9999 {
+			break
+		}
+		if !l.zone {
+			d.tolerate(path, TolerateTimeWithoutZone)
+		}
+		return t.UTC(), nil
+	}
+	return time.Time{}, fieldErr(path, `%q is not a time: want RFC 3339, e.g. "2026-01-02T03:04:05.678Z"`, s)
+}
+
+// uri notes a value that should be an absolute URI and is not.
+func (d *decoder) uri(path, s string) {
+	if u, err := url.Parse(s); err != nil || u.Scheme == "" {
+		d.tolerate(path, TolerateNotURI)
+	}
+}
+
+func (d *decoder) name(path string, m map[string]json.RawMessage) (ns, name string, err error) {
+	if ns, err = d.str(path+".namespace", m["namespace"], true); err != nil {
+		return "", "", err
+	}
+	if name, err = d.str(path+".name", m["name"], true); err != nil {
+		return "", "", err
+	}
+	if len(ns) > maxNameLen {
+		return "", "", fieldErr(path+".namespace", "too long (%d bytes, at most %d)", len(ns), maxNameLen)
+	}
+	if len(name) > maxNameLen {
+		return "", "", fieldErr(path+".name", "too long (%d bytes, at most %d)", len(name), maxNameLen)
+	}
+	return ns, name, nil
+}
+
+// facets decodes a facets object: every facet is an object; _deleted, if
+// present, is a boolean (job and dataset facets).
+func (d *decoder) facets(path string, raw json.RawMessage) (Facets, error) {
+	m, err := d.object(path, raw)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	for k, v := range m {
+		p := path + "." + k
+		if v[0] != '{' {
+			return nil, fieldErr(p, "a facet is an object, got %s", kindOf(v))
+		}
+		var base struct {
+			Producer  json.RawMessage `json:"_producer"`
+			SchemaURL json.RawMessage `json:"_schemaURL"`
+			Deleted   json.RawMessage `json:"_deleted"`
+		}
+		if err := json.Unmarshal(v, &base); err != nil {
+			return nil, fieldErr(p, "malformed facet: %v", err)
+		}
+		if base.Producer == nil || base.SchemaURL == nil {
+			d.tolerate(p, TolerateFacetBase)
+		}
+		if base.Producer != nil {
+			s, err := d.str(p+"._producer", base.Producer, true)
+			if err != nil {
+				return nil, err
+			}
+			d.uri(p+"._producer", s)
+		}
+		if base.SchemaURL != nil {
+			if _, err := d.str(p+"._schemaURL", base.SchemaURL, true); err != nil {
+				return nil, err
+			}
+		}
+		if base.Deleted != nil && !bytes.Equal(base.Deleted, []byte("true")) && !bytes.Equal(base.Deleted, []byte("false")) {
+			return nil, fieldErr(p+"._deleted", "want a boolean, got %s", kindOf(base.Deleted))
+		}
+	}
+	return Facets(m), nil
+}
+
+func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
+	m, err := d.object(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{}
+	if r.ID, err = d.str(path+".runId", m["runId"], true); err != nil {
+		return nil, err
+	}
+	if r.ID == "" {
+		return nil, fieldErr(path+".runId", "empty: a run needs an id (a UUID)")
+	}
+	if len(r.ID) > maxNameLen {
+		return nil, fieldErr(path+".runId", "too long (%d bytes, at most %d)", len(r.ID), maxNameLen)
+	}
+	if !uuidRE.MatchString(r.ID) {
+		d.tolerate(path+".runId", TolerateRunIDNotUUID)
+	}
+	if r.Facets, err = d.facets(path+".facets", m["facets"]); err != nil {
+		return nil, err
+	}
+	if p, ok := r.Facets["parent"]; ok {
+		pp := path + ".facets.parent"
+		pm, _ := d.object(pp, p)
+		rm, err := d.object(pp+".run", pm["run"])
+		if err != nil {
+			return nil, err
+		}
+		if rm == nil {
+			return nil, fieldErr(pp+".run", "required: the parent run")
+		}
+		if r.ParentRun, err = d.str(pp+".run.runId", rm["runId"], true); err != nil {
+			return nil, err
+		}
+		if r.ParentRun == "" || len(r.ParentRun) > maxNameLen {
+			return nil, fieldErr(pp+".run.runId", "want a run id of 1 to %d bytes", maxNameLen)
+		}
+		if r.ParentJob, err = d.job(pp+".job", pm["job"], true); err != nil {
+			return nil, err
+		}
+		r.ParentJob.Facets = nil
+	}
+	return r, nil
+}
+
+func (d *decoder) job(path string, raw json.RawMessage, required bool) (*Job, error) {
+	m, err := d.object(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		if required {
+			return nil, fieldErr(path, "required")
+		}
+		return nil, nil
+	}
+	j := &Job{}
+	if j.Namespace, j.Name, err = d.name(path, m); err != nil {
+		return nil, err
+	}
+	if j.Facets, err = d.facets(path+".facets", m["facets"]); err != nil {
+		return nil, err
+	}
+	if f, ok := j.Facets["sourceCodeLocation"]; ok {
+		fm, _ := d.object("", f)
+		if j.CodeVersion, err = d.str(path+".facets.sourceCodeLocation.version", fm["version"], false); err != nil {
+			return nil, err
+		}
+		if len(j.CodeVersion) > maxNameLen {
+			return nil, fieldErr(path+".facets.sourceCodeLocation.version", "too long (%d bytes, at most %d)", len(j.CodeVersion), maxNameLen)
+		}
+	}
+	return j, nil
+}
+
+func (d *decoder) datasets(path string, raw json.RawMessage, ioFacets string) ([]Dataset, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	if raw[0] != '[' {
+		return nil, fieldErr(path, "want an array of datasets, got %s", kindOf(raw))
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fieldErr(path, "malformed array: %v", err)
+	}
+	out := make([]Dataset, len(list))
+	for i, r := range list {
+		var err error
+		if out[i], err = d.dataset(fmt.Sprintf("%s[%d]", path, i), r, ioFacets); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Dataset, error) {
+	var ds Dataset
+	m, err := d.object(path, raw)
+	if err != nil {
+		return ds, err
+	}
+	if ds.Namespace, ds.Name, err = d.name(path, m); err != nil {
+		return ds, err
+	}
+	if ds.Facets, err = d.facets(path+".facets", m["facets"]); err != nil {
+		return ds, err
+	}
+	if ioFacets != "" {
+		if ds.IOFacets, err = d.facets(path+"."+ioFacets, m[ioFacets]); err != nil {
+			return ds, err
+		}
+	}
+	fp := path + ".facets."
+	if f, ok := ds.Facets["version"]; ok {
+		fm, _ := d.object("", f)
+		if ds.Version, err = d.str(fp+"version.datasetVersion", fm["datasetVersion"], false); err != nil {
+			return ds, err
+		}
+		if len(ds.Version) > maxNameLen {
+			return ds, fieldErr(fp+"version.datasetVersion", "too long (%d bytes, at most %d)", len(ds.Version), maxNameLen)
+		}
+	}
+	if f, ok := ds.Facets["schema"]; ok {
+		fm, _ := d.object("", f)
+		if fields := fm["fields"]; fields != nil {
+			if fields[0] != '[' {
+				return ds, fieldErr(fp+"schema.fields", "want an array of fields, got %s", kindOf(fields))
+			}
+			var fl []map[string]json.RawMessage
+			if err := json.Unmarshal(fields, &fl); err != nil {
+				return ds, fieldErr(fp+"schema.fields", "want an array of field objects: %v", err)
+			}
+			for i, f := range fl {
+				if _, err := d.str(fmt.Sprintf("%sschema.fields[%d].name", fp, i), f["name"], true); err != nil {
+					return ds, err
+				}
+			}
+			ds.Schema = fields
+		}
+	}
+	if f, ok := ds.Facets["dataSource"]; ok {
+		fm, _ := d.object("", f)
+		uri, err := d.str(fp+"dataSource.uri", fm["uri"], false)
+		if err != nil {
+			return ds, err
+		}
+		name, err := d.str(fp+"dataSource.name", fm["name"], false)
+		if err != nil {
+			return ds, err
+		}
+		ds.Source = uri
+		if uri == "" {
+			ds.Source = name
+		}
+	}
+	if f, ok := ds.Facets["columnLineage"]; ok {
+		if ds.Columns, err = d.columnLineage(fp+"columnLineage", f); err != nil {
+			return ds, err
+		}
+	}
+	iop := path + "." + ioFacets + "."
+	for _, s := range []struct{ facet, rows, bytes string }{
+		{"outputStatistics", "rowCount", "size"},
+		{"inputStatistics", "rowCount", "size"},
+		{"dataQualityMetrics", "rowCount", "bytes"},
+	} {
+		f, ok := ds.IOFacets[s.facet]
+		if !ok {
+			continue
+		}
+		fm, _ := d.object("", f)
+		rows, err := d.integer(iop+s.facet+"."+s.rows, fm[s.rows])
+		if err != nil {
+			return ds, err
+		}
+		size, err := d.integer(iop+s.facet+"."+s.bytes, fm[s.bytes])
+		if err != nil {
+			return ds, err
+		}
+		if ds.RowCount == nil {
+			ds.RowCount = rows
+		}
+		if ds.Bytes == nil {
+			ds.Bytes = size
+		}
+	}
+	return ds, nil
+}
+
+// integer reads an optional integer field.
+func (d *decoder) integer(path string, raw json.RawMessage) (*int64, error) {
+	if raw == nil || string(raw) == "null" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		if f, ferr := strconv.ParseFloat(string(raw), 64); ferr == nil && f == float64(int64(f)) && f >= -1<<62 && f <= 1<<62 {
+			n := int64(f) // 1.0 or 1e3: an integer to JSON Schema
+			return &n, nil
+		}
+		return nil, fieldErr(path, "want an integer, got %s", string(truncate(raw, 40)))
+	}
+	return &n, nil
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return append(b[:n:n], "…"...)
+	}
+	return b
+}
+
+func (d *decoder) columnLineage(path string, raw json.RawMessage) ([]ColumnEdge, error) {
+	var f struct {
+		Fields  json.RawMessage `json:"fields"`
+		Dataset json.RawMessage `json:"dataset"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fieldErr(path, "malformed facet: %v", err)
+	}
+	var out []ColumnEdge
+	fields, err := d.object(path+".fields", f.Fields)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(fields) {
+		fpath := path + ".fields." + name
+		fm, err := d.object(fpath, fields[name])
+		if err != nil {
+			return nil, err
+		}
+		in := fm["inputFields"]
+		if in == nil {
+			return nil, fieldErr(fpath+".inputFields", "required: the input fields column %q derives from", name)
+		}
+		legacy, err := d.str(fpath+".transformationType", fm["transformationType"], false)
+		if err != nil {
+			return nil, err
+		}
+		edges, err := d.inputFields(fpath+".inputFields", in, name, legacy)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, edges...)
+	}
+	if f.Dataset != nil {
+		edges, err := d.inputFields(path+".dataset", f.Dataset, "", "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, edges...)
+	}
+	return out, nil
+}
+
+func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy string) ([]ColumnEdge, error) {
+	if raw[0] != '[' {
+		return nil, fieldErr(path, "want an array of input fields, got %s", kindOf(raw))
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fieldErr(path, "malformed array: %v", err)
+	}
+	out := make([]ColumnEdge, 0, len(list))
+	for i, r := range list {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		m, err := d.object(p, r)
+		if err != nil {
+			return nil, err
+		}
+		e := ColumnEdge{Field: field, Transformation: legacy}
+		if e.InputNamespace, e.InputName, err = d.name(p, m); err != nil {
+			return nil, err
+		}
+		if e.InputField, err = d.str(p+".field", m["field"], true); err != nil {
+			return nil, err
+		}
+		if t := m["transformations"]; t != nil {
+			if t[0] != '[' {
+				return nil, fieldErr(p+".transformations", "want an array, got %s", kindOf(t))
+			}
+			var ts []map[string]json.RawMessage
+			if err := json.Unmarshal(t, &ts); err != nil {
+				return nil, fieldErr(p+".transformations", "want an array of objects: %v", err)
+			}
+			var words []string
+			for j, tr := range ts {
+				tp := fmt.Sprintf("%s.transformations[%d]", p, j)
+				typ, err := d.str(tp+".type", tr["type"], true)
+				if err != nil {
+					return nil, err
+				}
+				sub, err := d.str(tp+".subtype", tr["subtype"], false)
+				if err != nil {
+					return nil, err
+				}
+				if sub != "" {
+					typ += "/" + sub
+				}
+				words = append(words, typ)
+			}
+			if len(words) > 0 {
+				e.Transformation = strings.Join(words, ",")
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// errDup is the message of a key that appears twice.
+var errJSON = errors.New("malformed JSON")

@@ -1,0 +1,250 @@
+package openlineage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/postgres"
+	"github.com/prov-dev/prov/sqlite"
+	"github.com/prov-dev/prov/tlog"
+)
+
+// Indexer returns the tlog indexer that keeps the lineage index (migration
+// 0009_lineage.sql) of store: for every appended record of type lineage
+// that holds an OpenLineage event, it writes the event's run, job, datasets,
+// inputs, outputs and column edges in the append's transaction. A lineage
+// record whose event Decode refuses fails the append. Add it to every log
+// that may append lineage records: log.AddIndexer(openlineage.Indexer(store)).
+func Indexer(store prov.Store) tlog.Indexer {
+	d := dialectOf(store)
+	return func(ctx context.Context, tx prov.Tx, entries []prov.Entry) error {
+		var w *indexWriter
+		for i := range entries {
+			e := &entries[i]
+			if e.Type != prov.TypeLineage {
+				continue
+			}
+			raw, ok := EventOf(e.Data)
+			if !ok {
+				continue
+			}
+			ev, err := Decode(raw)
+			if err != nil {
+				return &tlog.RecordError{N: i, Err: err}
+			}
+			if w == nil {
+				if d == nil {
+					return prov.Errorf(prov.Internal, "openlineage: the lineage index needs a SQLite or PostgreSQL store")
+				}
+				w = d.writer(tx)
+			}
+			w.add(e.Index, ev)
+		}
+		if w == nil {
+			return nil
+		}
+		return w.flush(ctx)
+	}
+}
+
+// dialect is how the index is written and read on one engine.
+type dialect struct {
+	pg     bool
+	schema string // PostgreSQL: the store's schema
+}
+
+func dialectOf(store prov.Store) *dialect {
+	switch s := store.(type) {
+	case *sqlite.Store:
+		return &dialect{}
+	case *postgres.Store:
+		return &dialect{pg: true, schema: s.Schema()}
+	}
+	return nil
+}
+
+// q rewrites a query written for SQLite: {T} is the table prefix (schema
+// on PostgreSQL), {t} the bare table prefix, ? placeholders become $n.
+func (d *dialect) q(query string) string {
+	if !d.pg {
+		return strings.NewReplacer("{T}", "prov_", "{t}", "prov_").Replace(query)
+	}
+	query = strings.NewReplacer("{T}", pgx.Identifier{d.schema}.Sanitize()+".", "{t}", "").Replace(query)
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// ts is a time as the engine stores it.
+func (d *dialect) ts(t time.Time) any {
+	if d.pg {
+		return t
+	}
+	return t.UnixMicro()
+}
+
+// tsOpt is ts for an optional time (zero: NULL).
+func (d *dialect) tsOpt(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return d.ts(t)
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+const (
+	insertEvent = `INSERT INTO {T}lineage_events (idx, kind, event_type, at, run_id, parent, job_ns, job_name, producer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	upsertRun   = `INSERT INTO {T}lineage_runs (run_id, job_ns, job_name, parent, state, state_at, started, ended, first, last)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET
+	parent = COALESCE({t}lineage_runs.parent, excluded.parent),
+	state = CASE WHEN excluded.state IS NOT NULL AND ({t}lineage_runs.state_at IS NULL OR excluded.state_at >= {t}lineage_runs.state_at)
+		THEN excluded.state ELSE {t}lineage_runs.state END,
+	state_at = CASE WHEN excluded.state IS NOT NULL AND ({t}lineage_runs.state_at IS NULL OR excluded.state_at >= {t}lineage_runs.state_at)
+		THEN excluded.state_at ELSE {t}lineage_runs.state_at END,
+	started = CASE WHEN {t}lineage_runs.started IS NULL OR excluded.started < {t}lineage_runs.started
+		THEN COALESCE(excluded.started, {t}lineage_runs.started) ELSE {t}lineage_runs.started END,
+	ended = CASE WHEN {t}lineage_runs.ended IS NULL OR excluded.ended > {t}lineage_runs.ended
+		THEN COALESCE(excluded.ended, {t}lineage_runs.ended) ELSE {t}lineage_runs.ended END,
+	last = excluded.last`
+	upsertName = `INSERT INTO {T}lineage_%[1]s (namespace, name, first_at, first, last) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (namespace, name) DO UPDATE SET
+	first_at = CASE WHEN excluded.first_at < {t}lineage_%[1]s.first_at THEN excluded.first_at ELSE {t}lineage_%[1]s.first_at END,
+	last = excluded.last`
+	insertIO = `INSERT INTO {T}lineage_io (idx, output, pos, run_id, namespace, name, at, version, row_count, bytes, schema, source)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertColumn = `INSERT INTO {T}lineage_columns (idx, pos, run_id, at, out_ns, out_name, field, in_ns, in_name, in_field, transformation)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// stmt is one statement to run with its arguments.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// indexWriter collects the index rows of a transaction's events and writes
+// them at once: prepared statements on SQLite, one batch (one round trip)
+// on PostgreSQL.
+type indexWriter struct {
+	d     *dialect
+	tx    prov.Tx
+	stmts []stmt
+}
+
+func (d *dialect) writer(tx prov.Tx) *indexWriter { return &indexWriter{d: d, tx: tx} }
+
+func (w *indexWriter) exec(query string, args ...any) {
+	w.stmts = append(w.stmts, stmt{query, args})
+}
+
+// add queues the index rows of the event of record idx.
+func (w *indexWriter) add(idx int64, e *Event) {
+	d := w.d
+	at := d.ts(e.Time)
+	var runID, parent, jobNS, jobName any
+	if e.Run != nil {
+		runID, parent = e.Run.ID, nullStr(e.Run.ParentRun)
+	}
+	if e.Job != nil {
+		jobNS, jobName = e.Job.Namespace, e.Job.Name
+	}
+	w.exec(insertEvent, idx, string(e.Kind), nullStr(e.EventType), at, runID, parent, jobNS, jobName, e.Producer)
+	if e.Run != nil {
+		if p := e.Run.ParentJob; p != nil {
+			w.exec(upsertRun, e.Run.ParentRun, p.Namespace, p.Name, nil, nil, nil, nil, nil, idx, idx)
+			w.exec(fmt.Sprintf(upsertName, "jobs"), p.Namespace, p.Name, at, idx, idx)
+		}
+		var started, ended time.Time
+		switch e.EventType {
+		case "START":
+			started = e.Time
+		case "COMPLETE", "FAIL", "ABORT":
+			ended = e.Time
+		}
+		var stateAt any
+		if e.EventType != "" {
+			stateAt = at
+		}
+		w.exec(upsertRun, e.Run.ID, e.Job.Namespace, e.Job.Name, parent, nullStr(e.EventType), stateAt, d.tsOpt(started), d.tsOpt(ended), idx, idx)
+	}
+	if e.Job != nil {
+		w.exec(fmt.Sprintf(upsertName, "jobs"), e.Job.Namespace, e.Job.Name, at, idx, idx)
+	}
+	pos := 0
+	io := func(output int, list []Dataset) {
+		for i, ds := range list {
+			w.exec(fmt.Sprintf(upsertName, "datasets"), ds.Namespace, ds.Name, at, idx, idx)
+			var schema any
+			if ds.Schema != nil {
+				schema = string(ds.Schema)
+			}
+			w.exec(insertIO, idx, output, i, runID, ds.Namespace, ds.Name, at, nullStr(ds.Version), ds.RowCount, ds.Bytes, schema, nullStr(ds.Source))
+			for _, c := range ds.Columns {
+				w.exec(insertColumn, idx, pos, runID, at, ds.Namespace, ds.Name, c.Field, c.InputNamespace, c.InputName, c.InputField, nullStr(c.Transformation))
+				pos++
+			}
+		}
+	}
+	io(0, e.Inputs)
+	io(1, e.Outputs)
+	if e.Dataset != nil {
+		io(2, []Dataset{*e.Dataset})
+	}
+}
+
+func (w *indexWriter) flush(ctx context.Context) error {
+	if w.d.pg {
+		q := w.tx.(interface{ Querier() postgres.Querier }).Querier()
+		b := &pgx.Batch{}
+		for _, s := range w.stmts {
+			b.Queue(w.d.q(s.query), s.args...)
+		}
+		if err := q.(interface {
+			SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+		}).SendBatch(ctx, b).Close(); err != nil {
+			return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
+		}
+		return nil
+	}
+	tx := w.tx.(interface{ SQLTx() *sql.Tx }).SQLTx()
+	prepared := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range prepared {
+			st.Close()
+		}
+	}()
+	for _, s := range w.stmts {
+		st := prepared[s.query]
+		if st == nil {
+			var err error
+			if st, err = tx.PrepareContext(ctx, w.d.q(s.query)); err != nil {
+				return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
+			}
+			prepared[s.query] = st
+		}
+		if _, err := st.ExecContext(ctx, s.args...); err != nil {
+			return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
+		}
+	}
+	return nil
+}

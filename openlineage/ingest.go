@@ -1,0 +1,159 @@
+package openlineage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/tlog"
+)
+
+// Result is what became of one ingested event.
+type Result struct {
+	Index     int64       `json:"index"`
+	Duplicate bool        `json:"duplicate,omitempty"` // the log held the event already: nothing was appended
+	Kind      Kind        `json:"kind"`
+	Tolerated []Tolerance `json:"tolerated,omitempty"`
+	// Cycles lists the datasets the event names both as input and as
+	// output: a cycle in the submitted lineage. It is stored as sent.
+	Cycles []string `json:"cycles,omitempty"`
+}
+
+// Prepare validates one event and makes its log entry. It refuses an event
+// over the log's record limit, and one that Decode refuses, with an error
+// of kind Invalid that names the field.
+func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
+	raw = bytes.Trim(raw, " \t\r\n")
+	max := l.MaxRecordBytes
+	if max <= 0 {
+		max = prov.DefaultMaxRecordBytes
+	}
+	if len(raw) > max {
+		return nil, prov.Entry{}, prov.Errorf(prov.Invalid, "OpenLineage event is %d bytes, over the limit of %d bytes: send smaller events (fewer facets, or split the inputs and outputs), or raise the limit (--max-record-bytes)", len(raw), max)
+	}
+	ev, err := Decode(raw)
+	if err != nil {
+		return nil, prov.Entry{}, err
+	}
+	rec, err := Record(ev)
+	if err != nil {
+		return nil, prov.Entry{}, err
+	}
+	entry, err := l.Prepare(rec)
+	if err != nil {
+		if prov.IsKind(err, prov.Invalid) && len(rec) > max {
+			return nil, prov.Entry{}, prov.Errorf(prov.Invalid, "OpenLineage event of %d bytes makes a record of %d bytes (the event and its PROV mapping), over the limit of %d bytes: send smaller events, or raise the limit (--max-record-bytes)", len(raw), len(rec), max)
+		}
+		return nil, prov.Entry{}, prov.Errorf(prov.KindOf(err), "OpenLineage event: its record is refused: %v", err)
+	}
+	return ev, entry, nil
+}
+
+// Ingest validates events and appends their records to l in one
+// transaction: all or none. An event the log holds already (same bytes) is
+// not appended again: its result is the original index, marked Duplicate,
+// so a producer may retry. A refused event is reported as a
+// *tlog.RecordError naming it, and nothing is appended. l must have the
+// lineage Indexer of its store.
+func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error) {
+	if len(events) == 0 {
+		return nil, prov.Errorf(prov.Invalid, "no OpenLineage event to ingest")
+	}
+	res := make([]Result, len(events))
+	entries := make([]prov.Entry, len(events))
+	for i, raw := range events {
+		ev, entry, err := Prepare(l, raw)
+		if err != nil {
+			return nil, &tlog.RecordError{N: i, Err: err}
+		}
+		entries[i] = entry
+		res[i] = Result{Kind: ev.Kind, Tolerated: ev.Tolerated, Cycles: cycles(ev)}
+	}
+	out, err := l.AppendEntriesIdempotent(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range out {
+		res[i].Index, res[i].Duplicate = a.Index, a.Duplicate
+	}
+	return res, nil
+}
+
+// cycles returns the datasets an event lists both as input and output.
+func cycles(e *Event) []string {
+	if len(e.Inputs) == 0 || len(e.Outputs) == 0 {
+		return nil
+	}
+	in := map[string]bool{}
+	for _, d := range e.Inputs {
+		in[DatasetEntity(d.Namespace, d.Name)] = true
+	}
+	var out []string
+	for _, d := range e.Outputs {
+		if id := DatasetEntity(d.Namespace, d.Name); in[id] && !contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// SplitEvents splits a body or file into events: one JSON object, a JSON
+// array of objects, or JSON Lines (one event per line, blank lines
+// ignored). Each event is returned with the line it starts on (1 for an
+// object or an array element on the first line).
+func SplitEvents(body []byte) (events [][]byte, lines []int, err error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	lead := bytes.Count(body[:len(body)-len(trimmed)], []byte("\n"))
+	trimmed = bytes.TrimRight(trimmed, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, nil, prov.Errorf(prov.Invalid, "no OpenLineage event: want a JSON object, a JSON array of events or JSON Lines")
+	}
+	switch trimmed[0] {
+	case '[':
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		if _, err := dec.Token(); err != nil {
+			return nil, nil, prov.Errorf(prov.Invalid, "malformed JSON array of events: %v", err)
+		}
+		for dec.More() {
+			start := dec.InputOffset()
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, nil, prov.Errorf(prov.Invalid, "event %d of the array: malformed JSON: %v", len(events)+1, err)
+			}
+			// InputOffset before Decode may sit before the comma and white
+			// space; the event starts where its bytes do.
+			at := bytes.Index(trimmed[start:], raw) + int(start)
+			events = append(events, raw)
+			lines = append(lines, lead+1+bytes.Count(trimmed[:at], []byte("\n")))
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, nil, prov.Errorf(prov.Invalid, "malformed JSON array of events: %v", err)
+		}
+		if rest := bytes.TrimSpace(trimmed[dec.InputOffset():]); len(rest) > 0 {
+			return nil, nil, prov.Errorf(prov.Invalid, "data after the array of events")
+		}
+		if len(events) == 0 {
+			return nil, nil, prov.Errorf(prov.Invalid, "the array holds no event")
+		}
+		return events, lines, nil
+	case '{':
+		// One object (perhaps over many lines), or JSON Lines: one event per
+		// line. A single object is tried first.
+		if json.Valid(trimmed) {
+			return [][]byte{trimmed}, []int{lead + 1}, nil
+		}
+		line := lead
+		for _, l := range bytes.Split(trimmed, []byte("\n")) {
+			line++
+			l = bytes.Trim(l, " \t\r")
+			if len(l) == 0 {
+				continue
+			}
+			events = append(events, l)
+			lines = append(lines, line)
+		}
+		return events, lines, nil
+	}
+	return nil, nil, prov.Errorf(prov.Invalid, "not OpenLineage events: want a JSON object, a JSON array of events or JSON Lines, got %s", jsonKind(trimmed[0]))
+}

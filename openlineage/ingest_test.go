@@ -1,0 +1,76 @@
+package openlineage_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/openlineage"
+	"github.com/prov-dev/prov/tlog"
+)
+
+// accepted returns the corpus events that Decode accepts.
+func accepted(t testing.TB) []corpusEvent {
+	var out []corpusEvent
+	for _, c := range corpus(t) {
+		if _, err := openlineage.Decode(c.raw); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestIngestCorpus ingests every corpus event that Decode accepts, in one
+// transaction, and reads each back from the log byte for byte; the
+// records pass ParseRecord and a second ingest appends nothing.
+func TestIngestCorpus(t *testing.T) {
+	backends(t, func(t *testing.T, s prov.Store, l *tlog.Log) {
+		ctx := context.Background()
+		events := accepted(t)
+		raws := make([][]byte, len(events))
+		for i, e := range events {
+			raws[i] = e.raw
+		}
+		res, err := openlineage.Ingest(ctx, l, raws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int64{}
+		for i, r := range res {
+			id := openlineage.EventID(bytes.Trim(raws[i], " \t\r\n"))
+			if prev, ok := seen[id]; ok {
+				if !r.Duplicate || r.Index != prev {
+					t.Errorf("%s: same bytes as an earlier event, got %+v, want duplicate of %d", events[i], r, prev)
+				}
+				continue
+			}
+			seen[id] = r.Index
+			e, err := l.Get(ctx, r.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := prov.ParseRecord(e.Data); err != nil {
+				t.Errorf("%s: record refused: %v", events[i], err)
+			}
+			got, ok := openlineage.EventOf(e.Data)
+			if !ok || !bytes.Equal(got, bytes.Trim(raws[i], " \t\r\n")) {
+				t.Errorf("%s: the event read back differs from the one sent", events[i])
+			}
+		}
+		size, _ := l.Size(ctx)
+		again, err := openlineage.Ingest(ctx, l, raws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range again {
+			if !r.Duplicate {
+				t.Errorf("%s: a retry appended again: %+v", events[i], r)
+			}
+		}
+		if n, _ := l.Size(ctx); n != size {
+			t.Errorf("the retry grew the log from %d to %d", size, n)
+		}
+		t.Logf("%d events ingested (%d distinct), log size %d", len(events), len(seen), size)
+	})
+}

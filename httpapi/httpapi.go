@@ -95,6 +95,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/records", s.endpoint("log", read, s.listRecords))
 	m.Handle("GET /api/v1/records/{index}", s.endpoint("get", read, s.getRecord))
 	m.Handle("GET /api/v1/checkpoint", s.endpoint("checkpoint", audit, s.checkpoint))
+	m.Handle("GET /api/v1/key", s.endpoint("key", audit, s.key))
 	m.Handle("GET /api/v1/proofs/inclusion", s.endpoint("proof", audit, s.inclusion))
 	m.Handle("GET /api/v1/proofs/consistency", s.endpoint("proof", audit, s.consistency))
 	m.Handle("POST /api/v1/verify", s.endpoint("verify", []string{auth.Audit}, s.verify))
@@ -412,6 +413,22 @@ func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request, _ auth.Token
 	w.Header().Set("Cache-Control", "no-cache")
 	_, err = w.Write(c.Note)
 	return err
+}
+
+// key answers the log's origin and the verifier key recorded when it was
+// created. A client that has no other copy of the key can only trust it on
+// first use: auditors should get it from the log's operator.
+func (s *Server) key(w http.ResponseWriter, r *http.Request, _ auth.Token) error {
+	var vkey string
+	err := s.c.Log.Store().View(r.Context(), func(ctx context.Context, tx prov.ReadTx) error {
+		var err error
+		vkey, err = tx.Meta(ctx, prov.MetaVerifier)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"origin": s.c.Log.Origin(), "verifier_key": vkey})
 }
 
 func (s *Server) inclusion(w http.ResponseWriter, r *http.Request, _ auth.Token) error {

@@ -107,6 +107,9 @@ keeps the triggers in line with the tables' columns after ALTER TABLE.`,
 		Short: "List captured tables, their changes, those not yet in the log, and the unattributed share",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if m.client != nil {
+				return m.remoteCaptureStatus(cmd.Context())
+			}
 			c, store, err := m.openCapture(cmd.Context())
 			if err != nil {
 				return err
@@ -116,27 +119,32 @@ keeps the triggers in line with the tables' columns after ALTER TABLE.`,
 			if err != nil {
 				return err
 			}
-			if m.JSON {
-				return m.printJSON(st)
-			}
-			tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE\tKEY\tCHANGES\tNOT IN LOG\tUNATTRIBUTED\tBYPASSED\tSTATE")
-			for _, t := range st.Tables {
-				state := "capturing"
-				switch {
-				case t.Missing:
-					state = "table dropped"
-				case t.Disabled != "":
-					state = "disabled " + t.Disabled
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d (%.1f%%)\t%d\t%s\n", t.Name, strings.Join(t.PK, ","), t.Changes, t.Pending, t.Unattributed, 100*t.Share, t.Bypassed, state)
-			}
-			fmt.Fprintf(tw, "total\t\t%d\t%d\t%d (%.1f%%)\t\t\n", st.Changes, st.Pending, st.Unattributed, 100*st.Share)
-			return tw.Flush()
+			return m.printCaptureStatus(st)
 		},
 	}
 	cmd.AddCommand(enable, disable, status)
 	return cmd
+}
+
+// printCaptureStatus prints capture status's table, or its JSON.
+func (m *Main) printCaptureStatus(st capture.Status) error {
+	if m.JSON {
+		return m.printJSON(st)
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tKEY\tCHANGES\tNOT IN LOG\tUNATTRIBUTED\tBYPASSED\tSTATE")
+	for _, t := range st.Tables {
+		state := "capturing"
+		switch {
+		case t.Missing:
+			state = "table dropped"
+		case t.Disabled != "":
+			state = "disabled " + t.Disabled
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d (%.1f%%)\t%d\t%s\n", t.Name, strings.Join(t.PK, ","), t.Changes, t.Pending, t.Unattributed, 100*t.Share, t.Bypassed, state)
+	}
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d (%.1f%%)\t\t\n", st.Changes, st.Pending, st.Unattributed, 100*st.Share)
+	return tw.Flush()
 }
 
 func (m *Main) sequenceCommand() *cobra.Command {

@@ -126,6 +126,9 @@ activity, release, kind) is an error, exit 1, with the closest names.`,
 			default:
 				return usageError{fmt.Errorf("--format %q: choose table, json, csv or ids", format)}
 			}
+			if m.client != nil {
+				return m.remoteFind(ctx, &ff, format, count, explain)
+			}
 			iv, _, done, err := m.openInvestigator(ctx, false)
 			if err != nil {
 				return err
@@ -149,7 +152,7 @@ activity, release, kind) is an error, exit 1, with the closest names.`,
 				fmt.Fprintln(m.Stdout, n)
 				return nil
 			}
-			return m.printMatches(ctx, iv, f, format)
+			return m.printMatches(format, func(fn func(investigate.Match) error) error { return iv.Find(ctx, f, fn) })
 		},
 	}
 	ff.add(cmd)
@@ -159,7 +162,8 @@ activity, release, kind) is an error, exit 1, with the closest names.`,
 	return cmd
 }
 
-func (m *Main) printMatches(ctx context.Context, iv *investigate.Investigator, f investigate.Filter, format string) error {
+// printMatches prints the matches find calls its argument with.
+func (m *Main) printMatches(format string, find func(func(investigate.Match) error) error) error {
 	var emit func(investigate.Match) error
 	var flush func() error
 	index := func(x investigate.Match) string {
@@ -210,7 +214,7 @@ func (m *Main) printMatches(ctx context.Context, iv *investigate.Investigator, f
 			return tw.Flush()
 		}
 	}
-	err := iv.Find(ctx, f, func(x investigate.Match) error {
+	err := find(func(x investigate.Match) error {
 		err := emit(x)
 		n++
 		return err
@@ -273,14 +277,21 @@ key, or a JSON object for a composite key ('{"org":1,"id":42}').`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			iv, _, done, err := m.openInvestigator(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			b, err := iv.Blame(ctx, args[0], args[1])
-			if err != nil {
-				return err
+			var b *investigate.Blame
+			if m.client != nil {
+				b = new(investigate.Blame)
+				if err := m.client.Blame(ctx, args[0], args[1], b); err != nil {
+					return m.remoteErr(err)
+				}
+			} else {
+				iv, _, done, err := m.openInvestigator(ctx, false)
+				if err != nil {
+					return err
+				}
+				defer done()
+				if b, err = iv.Blame(ctx, args[0], args[1]); err != nil {
+					return err
+				}
 			}
 			if m.JSON {
 				return m.printJSON(b)
@@ -317,14 +328,26 @@ the columns it wrote (salted digests for PII columns). PK as for blame.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			iv, _, done, err := m.openInvestigator(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			pk, h, err := iv.History(ctx, args[0], args[1])
-			if err != nil {
-				return err
+			var pk string
+			var h []*investigate.Change
+			if m.client != nil {
+				var out struct {
+					PK      string                `json:"pk"`
+					Changes []*investigate.Change `json:"changes"`
+				}
+				if err := m.client.History(ctx, args[0], args[1], &out); err != nil {
+					return m.remoteErr(err)
+				}
+				pk, h = out.PK, out.Changes
+			} else {
+				iv, _, done, err := m.openInvestigator(ctx, false)
+				if err != nil {
+					return err
+				}
+				defer done()
+				if pk, h, err = iv.History(ctx, args[0], args[1]); err != nil {
+					return err
+				}
 			}
 			if m.JSON {
 				return m.printJSON(map[string]any{"table": args[0], "pk": pk, "changes": h})
@@ -374,14 +397,24 @@ func (m *Main) activitiesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			iv, _, done, err := m.openInvestigator(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer done()
-			acts, err := iv.Activities(ctx, investigate.ActivityFilter{Since: t, Kind: kind})
-			if err != nil {
-				return err
+			var acts []*investigate.Activity
+			if m.client != nil {
+				var out struct {
+					Activities []*investigate.Activity `json:"activities"`
+				}
+				if err := m.client.Activities(ctx, since, kind, &out); err != nil {
+					return m.remoteErr(err)
+				}
+				acts = out.Activities
+			} else {
+				iv, _, done, err := m.openInvestigator(ctx, false)
+				if err != nil {
+					return err
+				}
+				defer done()
+				if acts, err = iv.Activities(ctx, investigate.ActivityFilter{Since: t, Kind: kind}); err != nil {
+					return err
+				}
 			}
 			if m.JSON {
 				return m.printJSON(map[string]any{"activities": acts})
@@ -468,6 +501,12 @@ becomes a fix by adding --set and --reason; the fix's own activity id is
 				}
 				o.Set = append(o.Set, a)
 			}
+			if err := noBy(cmd, m); err != nil {
+				return err
+			}
+			if m.client != nil {
+				return m.remoteFix(ctx, &ff, sets, reason, activity, apply)
+			}
 			if o.Agent == "" {
 				o.Agent = defaultAgent()
 			}
@@ -513,6 +552,12 @@ captured like any other change. A second run changes nothing.`,
 			ctx := cmd.Context()
 			if o.Activity == "" {
 				return usageError{fmt.Errorf("--activity is required: say which activity to revert")}
+			}
+			if err := noBy(cmd, m); err != nil {
+				return err
+			}
+			if m.client != nil {
+				return m.remoteRevert(ctx, o)
 			}
 			if o.Agent == "" {
 				o.Agent = defaultAgent()

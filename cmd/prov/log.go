@@ -126,6 +126,9 @@ then signs a checkpoint if the key is at hand.`,
 				defer f.Close()
 				in = f
 			}
+			if m.client != nil {
+				return m.remoteAppend(ctx, in, batch)
+			}
 			l, closeLog, err := m.openLog(ctx, false)
 			if err != nil {
 				return err
@@ -274,6 +277,9 @@ func (m *Main) getCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if m.client != nil {
+				return m.remoteGet(cmd.Context(), idx)
+			}
 			l, closeLog, err := m.openLog(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -283,14 +289,20 @@ func (m *Main) getCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if m.JSON {
-				return m.printJSON(map[string]any{"index": e.Index, "leaf_hash": e.Hashes[:min(len(e.Hashes), prov.HashSize)], "record": json.RawMessage(e.Data)})
-			}
-			m.Stdout.Write(e.Data)
-			_, err = io.WriteString(m.Stdout, "\n")
-			return err
+			return m.printRecord(e.Index, e.Data, e.Hashes[:min(len(e.Hashes), prov.HashSize)])
 		},
 	}
+}
+
+// printRecord prints a record's bytes, or with --json its index and leaf
+// hash too.
+func (m *Main) printRecord(index int64, data, leafHash []byte) error {
+	if m.JSON {
+		return m.printJSON(map[string]any{"index": index, "leaf_hash": leafHash, "record": json.RawMessage(data)})
+	}
+	m.Stdout.Write(data)
+	_, err := io.WriteString(m.Stdout, "\n")
+	return err
 }
 
 func (m *Main) logCommand() *cobra.Command {
@@ -302,19 +314,26 @@ func (m *Main) logCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			l, closeLog, err := m.openLog(ctx, false)
-			if err != nil {
-				return err
+			if from < 0 {
+				return usageError{fmt.Errorf("--from must not be negative")}
 			}
-			defer closeLog()
 			end := int64(-1)
 			if to >= 0 {
 				end = to + 1
-			} else if end, err = l.Size(ctx); err != nil {
-				return err
 			}
-			if from < 0 {
-				return usageError{fmt.Errorf("--from must not be negative")}
+			entries := func(fn func(prov.Entry) error) error { return m.remoteEntries(ctx, from, end, fn) }
+			if m.client == nil {
+				l, closeLog, err := m.openLog(ctx, false)
+				if err != nil {
+					return err
+				}
+				defer closeLog()
+				if end < 0 {
+					if end, err = l.Size(ctx); err != nil {
+						return err
+					}
+				}
+				entries = func(fn func(prov.Entry) error) error { return l.Entries(ctx, from, end, fn) }
 			}
 			out := bufio.NewWriter(m.Stdout)
 			defer out.Flush()
@@ -322,7 +341,7 @@ func (m *Main) logCommand() *cobra.Command {
 			if !m.JSON {
 				fmt.Fprintln(tw, "INDEX\tTIME\tTYPE\tACTIVITY\tAGENT\tREASON")
 			}
-			err = l.Entries(ctx, from, end, func(e prov.Entry) error {
+			err := entries(func(e prov.Entry) error {
 				if m.JSON {
 					fmt.Fprintf(out, "{\"index\":%d,\"record\":%s}\n", e.Index, e.Data)
 					return nil
@@ -367,6 +386,9 @@ func (m *Main) checkpointCommand() *cobra.Command {
 		Long:  "Print the latest checkpoint (C2SP tlog-checkpoint, a signed note): origin, size and root hash, signed with the log's key. If the log has grown since the last one, a new checkpoint is signed first.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if m.client != nil {
+				return m.remoteCheckpoint(cmd.Context())
+			}
 			l, closeLog, err := m.openLog(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -392,6 +414,9 @@ func (m *Main) keyCommand() *cobra.Command {
 		Long:  "Print the signed-note verifier key of the log's signing key: give it to auditors, who check checkpoints with it. It is read from the key file when present, else from the store.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if m.client != nil {
+				return m.remoteKey(cmd.Context())
+			}
 			l, closeLog, err := m.openLog(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -445,12 +470,17 @@ func (m *Main) proofCommand() *cobra.Command {
 			if size < 0 {
 				return usageError{fmt.Errorf("--size must not be negative")}
 			}
-			l, closeLog, err := m.openLog(cmd.Context(), false)
-			if err != nil {
-				return err
+			var p tlog.InclusionProof
+			if m.client != nil {
+				p, err = m.remoteInclusion(cmd.Context(), idx, size)
+			} else {
+				l, closeLog, oerr := m.openLog(cmd.Context(), false)
+				if oerr != nil {
+					return oerr
+				}
+				defer closeLog()
+				p, err = l.ProveInclusion(cmd.Context(), idx, size)
 			}
-			defer closeLog()
-			p, err := l.ProveInclusion(cmd.Context(), idx, size)
 			if err != nil {
 				return err
 			}
@@ -475,12 +505,17 @@ func (m *Main) proofCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, closeLog, err := m.openLog(cmd.Context(), false)
-			if err != nil {
-				return err
+			var p tlog.ConsistencyProof
+			if m.client != nil {
+				p, err = m.remoteConsistency(cmd.Context(), oldSize, newSize)
+			} else {
+				l, closeLog, oerr := m.openLog(cmd.Context(), false)
+				if oerr != nil {
+					return oerr
+				}
+				defer closeLog()
+				p, err = l.ProveConsistency(cmd.Context(), oldSize, newSize)
 			}
-			defer closeLog()
-			p, err := l.ProveConsistency(cmd.Context(), oldSize, newSize)
 			if err != nil {
 				return err
 			}
@@ -528,6 +563,9 @@ replica, capture switched off) are listed, and verify exits 3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if m.client != nil {
+				return m.remoteVerify(ctx, checkpointFile, verifier, live, liveLimit)
+			}
 			store, err := m.openStore(ctx, false)
 			if err != nil {
 				return err
@@ -578,54 +616,7 @@ replica, capture switched off) are listed, and verify exits 3.`,
 				}
 				liveRep = &lr
 			}
-			drifted := liveRep != nil && len(liveRep.Drift) > 0
-			if m.JSON {
-				out := map[string]any{"ok": rep.Problem == nil && !drifted, "report": rep, "verifier": source}
-				if liveRep != nil {
-					out["live"] = liveRep
-				}
-				if err := m.printJSON(out); err != nil {
-					return err
-				}
-				if verr != nil {
-					return errSilent{verr}
-				}
-				if drifted {
-					return errSilent{prov.Errorf(prov.Tampered, "rows were written behind capture's back")}
-				}
-				return nil
-			}
-			if verr != nil {
-				return verr
-			}
-			fmt.Fprintf(m.Stdout, "ok: log %s, %d records, root %s; %d checkpoints verified with %s", rep.Origin, rep.Size, b64(rep.Root), rep.Checkpoints, source)
-			if rep.Saved != nil {
-				fmt.Fprintf(m.Stdout, "; extends the saved checkpoint of size %d", *rep.Saved)
-			}
-			fmt.Fprintf(m.Stdout, " (%.2fs)\n", time.Since(start).Seconds())
-			if liveRep == nil {
-				return nil
-			}
-			if !drifted {
-				fmt.Fprintf(m.Stdout, "ok: %d live rows of %d captured tables match their last captured change\n", liveRep.Rows, liveRep.Tables)
-				return nil
-			}
-			n := int64(len(liveRep.Drift)) + liveRep.More
-			fmt.Fprintf(m.Stdout, "DRIFT: %d of %d live rows were written behind capture's back:\n", n, liveRep.Rows)
-			tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TABLE\tKEY\tWHAT\tLAST CAPTURED CHANGE")
-			for _, d := range liveRep.Drift {
-				last := "-"
-				if d.Index != nil {
-					last = fmt.Sprint(*d.Index)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Table, d.Key, d.What, last)
-			}
-			tw.Flush()
-			if liveRep.More > 0 {
-				fmt.Fprintf(m.Stdout, "… and %d more (raise --live-limit)\n", liveRep.More)
-			}
-			return errSilent{prov.Errorf(prov.Tampered, "rows were written behind capture's back")}
+			return m.reportVerify(rep, verr, source, liveRep, time.Since(start))
 		},
 	}
 	cmd.Flags().StringVar(&checkpointFile, "checkpoint", "", "a signed checkpoint saved earlier: the log must still extend it")
@@ -633,6 +624,59 @@ replica, capture switched off) are listed, and verify exits 3.`,
 	cmd.Flags().IntVar(&liveLimit, "live-limit", 100, "with --live: list at most this many drifted rows (0: all)")
 	cmd.Flags().StringVar(&verifier, "verifier", "", "verifier key to check checkpoint signatures with (default: from the key file, else the store)")
 	return cmd
+}
+
+// reportVerify prints verify's outcome: the log's report (verr is its
+// damage, if any), checked with the key from source, and the live rows'.
+func (m *Main) reportVerify(rep tlog.Report, verr error, source string, liveRep *capture.LiveReport, elapsed time.Duration) error {
+	drifted := liveRep != nil && len(liveRep.Drift) > 0
+	if m.JSON {
+		out := map[string]any{"ok": rep.Problem == nil && !drifted, "report": rep, "verifier": source}
+		if liveRep != nil {
+			out["live"] = liveRep
+		}
+		if err := m.printJSON(out); err != nil {
+			return err
+		}
+		if verr != nil {
+			return errSilent{verr}
+		}
+		if drifted {
+			return errSilent{prov.Errorf(prov.Tampered, "rows were written behind capture's back")}
+		}
+		return nil
+	}
+	if verr != nil {
+		return verr
+	}
+	fmt.Fprintf(m.Stdout, "ok: log %s, %d records, root %s; %d checkpoints verified with %s", rep.Origin, rep.Size, b64(rep.Root), rep.Checkpoints, source)
+	if rep.Saved != nil {
+		fmt.Fprintf(m.Stdout, "; extends the saved checkpoint of size %d", *rep.Saved)
+	}
+	fmt.Fprintf(m.Stdout, " (%.2fs)\n", elapsed.Seconds())
+	if liveRep == nil {
+		return nil
+	}
+	if !drifted {
+		fmt.Fprintf(m.Stdout, "ok: %d live rows of %d captured tables match their last captured change\n", liveRep.Rows, liveRep.Tables)
+		return nil
+	}
+	n := int64(len(liveRep.Drift)) + liveRep.More
+	fmt.Fprintf(m.Stdout, "DRIFT: %d of %d live rows were written behind capture's back:\n", n, liveRep.Rows)
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tKEY\tWHAT\tLAST CAPTURED CHANGE")
+	for _, d := range liveRep.Drift {
+		last := "-"
+		if d.Index != nil {
+			last = fmt.Sprint(*d.Index)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Table, d.Key, d.What, last)
+	}
+	tw.Flush()
+	if liveRep.More > 0 {
+		fmt.Fprintf(m.Stdout, "… and %d more (raise --live-limit)\n", liveRep.More)
+	}
+	return errSilent{prov.Errorf(prov.Tampered, "rows were written behind capture's back")}
 }
 
 // errSilent carries an error whose report was already printed.

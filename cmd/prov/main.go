@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/client"
 	"github.com/prov-dev/prov/openlineage"
 	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/sqlite"
@@ -58,6 +59,11 @@ type Main struct {
 	Key            string
 	JSON           bool
 	MaxRecordBytes int
+
+	// Client mode (remote.go): talk to a prov serve instead of a database.
+	Server, Token, TokenFile, LogKey string
+	Insecure                         bool
+	client                           *client.Client
 }
 
 // usageError marks errors in how the command was called.
@@ -122,6 +128,9 @@ func (m *Main) command() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := m.setupClient(cmd); err != nil {
+				return err
+			}
 			if m.DB == "" {
 				m.DB = m.Getenv("PROV_DB")
 			}
@@ -146,6 +155,7 @@ func (m *Main) command() *cobra.Command {
 	f.StringVar(&m.Key, "key", "", "the log's private key file (env PROV_KEY; default: the SQLite file's path + .key, or ./prov.key for PostgreSQL)")
 	f.BoolVar(&m.JSON, "json", false, "machine-readable JSON output")
 	f.IntVar(&m.MaxRecordBytes, "max-record-bytes", prov.DefaultMaxRecordBytes, "refuse records larger than this")
+	m.clientFlags(f)
 	root.AddCommand(m.initCommand(), m.appendCommand(), m.getCommand(), m.logCommand(), m.checkpointCommand(),
 		m.keyCommand(), m.proofCommand(), m.verifyCommand(), m.demoCommand(),
 		m.captureCommand(), m.sequenceCommand(), m.runCommand(),

@@ -106,7 +106,15 @@ func (c *Client) tieToCheckpoint(ctx context.Context, size int64, root []byte, c
 // is an error of kind Tampered.
 func (c *Client) ProveInclusion(ctx context.Context, v note.Verifier, index, size int64) (tlog.InclusionProof, Checkpoint, error) {
 	need := max(size, index+1)
-	cp, err := c.checkpointCovering(ctx, v, need)
+	cp, err := c.VerifiedCheckpoint(ctx, v)
+	if err == nil && cp.Size < need {
+		// Beyond the checkpoint: the server says if it is beyond the log,
+		// else a checkpoint that covers it is awaited.
+		if _, err := c.InclusionProof(ctx, index, size); err != nil {
+			return tlog.InclusionProof{}, cp, err
+		}
+		cp, err = c.checkpointCovering(ctx, v, need)
+	}
 	if err != nil {
 		return tlog.InclusionProof{}, cp, err
 	}
@@ -134,7 +142,13 @@ func (c *Client) ProveConsistency(ctx context.Context, v note.Verifier, oldSize,
 	if oldSize > newSize {
 		return tlog.ConsistencyProof{}, Checkpoint{}, prov.Errorf(prov.Invalid, "the old size %d is larger than the new size %d", oldSize, newSize)
 	}
-	cp, err := c.checkpointCovering(ctx, v, newSize)
+	cp, err := c.VerifiedCheckpoint(ctx, v)
+	if err == nil && cp.Size < newSize {
+		if _, err := c.ConsistencyProof(ctx, oldSize, newSize); err != nil {
+			return tlog.ConsistencyProof{}, cp, err
+		}
+		cp, err = c.checkpointCovering(ctx, v, newSize)
+	}
 	if err != nil {
 		return tlog.ConsistencyProof{}, cp, err
 	}

@@ -159,7 +159,7 @@ func TestEnd(t *testing.T) {
 		{tiles.Tile{L: 7, N: 0, W: 128}, 0, false},
 		{tiles.Tile{L: 8, N: 0, W: 1}, 0, false},
 		{tiles.Tile{L: 63, N: 0, W: 1}, 0, false},
-		{tiles.Tile{N: math.MaxInt64 / 256, W: 255}, math.MaxInt64 / 256 * 256 + 255, true},
+		{tiles.Tile{N: math.MaxInt64 / 256, W: 255}, math.MaxInt64/256*256 + 255, true},
 		{tiles.Tile{N: math.MaxInt64 / 256, W: 256}, 0, false},
 		{tiles.Tile{N: math.MaxInt64, W: 1}, 0, false},
 	} {

@@ -49,8 +49,9 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	c   Config
-	mux *http.ServeMux
+	c     Config
+	mux   *http.ServeMux
+	tiles http.Handler // c.Tiles behind authentication, or nil
 }
 
 // New returns the API of c.
@@ -71,6 +72,13 @@ func New(c Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Tile paths go to the tile API as they are: the mux would answer an
+	// unclean one (/tile/0/../000) with a redirect to its cleaned form,
+	// where the tile API refuses anything but a canonical tile path.
+	if s.tiles != nil && strings.HasPrefix(r.URL.Path, "/tile/") {
+		s.tiles.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -119,7 +127,8 @@ func (s *Server) routes() {
 			})
 		}
 		m.Handle("GET /checkpoint", tiles)
-		m.Handle("GET /tile/", tiles)
+		m.Handle("GET /tile/", tiles) // reached through ServeHTTP
+		s.tiles = tiles
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", fmt.Sprintf("no endpoint %s %s: /openapi.json lists them", r.Method, r.URL.Path))

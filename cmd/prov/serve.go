@@ -18,6 +18,7 @@ import (
 	"github.com/prov-dev/prov/investigate"
 	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/sqlite"
+	"github.com/prov-dev/prov/tiles"
 	"github.com/prov-dev/prov/tlog"
 	"github.com/spf13/cobra"
 )
@@ -54,7 +55,9 @@ runs inside, moving captured changes into the log, and a checkpoint is signed
 whenever the log has grown (every --checkpoint-every).
 
 Every endpoint but /healthz, /openapi.json and /metrics needs a bearer token:
-'prov token create --name N --scope ingest|read|audit|admin'. It listens on
+'prov token create --name N --scope ingest|read|audit|admin'. The log is also
+served in the C2SP tlog-tiles layout for third-party verifiers (/checkpoint,
+/tile/…), with a read or audit token, or to anyone with --public-tiles. It listens on
 loopback unless told otherwise, and refuses a non-loopback address without
 TLS (--tls-cert, --tls-key) unless --insecure. SIGINT or SIGTERM shut it
 down gracefully: requests in flight finish, the sequencer commits or rolls
@@ -98,8 +101,10 @@ back its batch.`,
 				batcher = l.NewBatcher(groupCommit)
 				defer batcher.Close() // after Shutdown: requests still in flight get their answer
 			}
+			tileAPI := tiles.New(l)
+			tileAPI.Logger = logger
 			api := httpapi.New(httpapi.Config{Log: l, Batcher: batcher, Tokens: toks, Capture: capt, Investigator: iv, Metrics: httpapi.NewMetrics(l, capt),
-				Logger: logger, MaxBodyBytes: maxBody, MaxRecords: maxRecords, AuditReads: auditReads, PublicTiles: publicTiles})
+				Tiles: tileAPI, Logger: logger, MaxBodyBytes: maxBody, MaxRecords: maxRecords, AuditReads: auditReads, PublicTiles: publicTiles})
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return prov.Errorf(prov.Unavailable, "cannot listen on %s: %v", listen, err)

@@ -55,11 +55,11 @@ runs inside, moving captured changes into the log, and a checkpoint is signed
 whenever the log has grown (every --checkpoint-every).
 
 Every endpoint but /healthz, /openapi.json and /metrics needs a bearer token:
-'prov token create --name N --scope ingest|read|audit|admin'. The log is also
-served in the C2SP tlog-tiles layout for third-party verifiers (/checkpoint,
-/tile/…), with a read or audit token, or to anyone with --public-tiles. It listens on
-loopback unless told otherwise, and refuses a non-loopback address without
-TLS (--tls-cert, --tls-key) unless --insecure. SIGINT or SIGTERM shut it
+'prov token create --name N --scope ingest|read|audit|admin'. The log is
+also served in the C2SP tlog-tiles layout for third-party verifiers
+(/checkpoint, /tile/…), with a read or audit token, or to anyone with
+--public-tiles. It listens on loopback unless told otherwise, and refuses a
+non-loopback address without TLS (--tls-cert, --tls-key) unless --insecure. SIGINT or SIGTERM shut it
 down gracefully: requests in flight finish, the sequencer commits or rolls
 back its batch.`,
 		Args: cobra.NoArgs,

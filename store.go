@@ -27,6 +27,12 @@ type Entry struct {
 	ActivityID string
 	AgentID    string
 	Time       time.Time
+
+	// Set by tlog.Prepare for tlog's append path; stores ignore them (they
+	// are derived from Data).
+	Envelope *Envelope // the DSSE envelope the record arrived in, if it was signed
+	Verified bool      // every signature of Envelope was checked and verifies
+	Key      *KeyEvent // the key event of a key record
 }
 
 // Checkpoint is a signed statement of the log's size and root hash, in the
@@ -119,4 +125,12 @@ type ProofReader interface {
 	// of the records at indexes, in the same order: nil for an index with no
 	// record.
 	ReadForProof(ctx context.Context, indexes []int64) (size int64, latest Checkpoint, found bool, hashes [][]byte, err error)
+}
+
+// TypeReader is an optional power of a ReadTx, found by type assertion:
+// Entries of one record type only, for types the store indexes (key
+// records: tlog reads the agents' keys with it in every append
+// transaction). fn may use the transaction.
+type TypeReader interface {
+	EntriesOfType(ctx context.Context, typ string, from, to int64, fn func(Entry) error) error
 }

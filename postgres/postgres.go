@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +100,7 @@ var (
 
 // queries are the store's statements, with the schema filled in.
 type queries struct {
-	size, entry, entries, leaves, hashes, insert, checkpoints, latest, putCheckpoint, meta, setMeta, forProof string
+	size, entry, entries, ofType, leaves, hashes, insert, checkpoints, latest, putCheckpoint, meta, setMeta, forProof string
 }
 
 func newQueries(schema string) queries {
@@ -110,6 +111,7 @@ func newQueries(schema string) queries {
 		size:    f("SELECT COALESCE(MAX(idx) + 1, 0) FROM {s}.records"),
 		entry:   f("SELECT " + columns + " FROM {s}.records WHERE idx = $1"),
 		entries: f("SELECT " + columns + " FROM {s}.records WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3"),
+		ofType:  f("SELECT " + columns + " FROM {s}.records WHERE type = '{type}' AND idx >= $1 AND idx < $2 ORDER BY idx"),
 		leaves:  f("SELECT idx, data, hashes FROM {s}.records WHERE idx >= $1 AND idx < $2 ORDER BY idx"),
 		hashes:  f("SELECT idx, hashes FROM {s}.records WHERE idx = ANY($1::bigint[])"),
 		// One statement, so one round trip: it inserts all the entries if
@@ -440,6 +442,26 @@ func (t *txn) Entries(ctx context.Context, from, to int64, fn func(prov.Entry) e
 			limit = max(minChunk, limit/2)
 		case bytes < maxChunkBytes/4:
 			limit = min(maxChunk, limit*2)
+		}
+	}
+	return nil
+}
+
+// EntriesOfType implements prov.TypeReader: read whole before fn sees
+// them, so that fn may use the transaction.
+func (t *txn) EntriesOfType(ctx context.Context, typ string, from, to int64, fn func(prov.Entry) error) error {
+	if !slices.Contains(prov.RecordTypes, typ) {
+		return prov.Errorf(prov.Invalid, "no record type %q", typ)
+	}
+	// The type is a literal, so that the partial index of key records serves.
+	rows, _ := t.c.Query(ctx, strings.ReplaceAll(t.s.q.ofType, "{type}", typ), from, to)
+	all, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil {
+		return t.s.wrap(ctx, "read records", err)
+	}
+	for _, e := range all {
+		if err := fn(e); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -305,6 +306,40 @@ func (t *txn) Entries(ctx context.Context, from, to int64, fn func(prov.Entry) e
 		}
 	}
 	return wrap("read records", rows.Err())
+}
+
+// EntriesOfType implements prov.TypeReader, through the index of key
+// records for type "key". The rows are read whole before fn sees them, so
+// that fn may use the transaction.
+func (t *txn) EntriesOfType(ctx context.Context, typ string, from, to int64, fn func(prov.Entry) error) error {
+	if !slices.Contains(prov.RecordTypes, typ) {
+		return prov.Errorf(prov.Invalid, "no record type %q", typ)
+	}
+	// The type is a literal, so that the partial index of key records serves.
+	rows, err := t.query(ctx, "SELECT "+entryColumns+" FROM records WHERE type = '"+typ+"' AND idx >= ? AND idx < ? ORDER BY idx", from, to)
+	if err != nil {
+		return wrap("read records", err)
+	}
+	var all []prov.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			rows.Close()
+			return wrap("read records", err)
+		}
+		all = append(all, e)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return wrap("read records", err)
+	}
+	rows.Close()
+	for _, e := range all {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *txn) Hashes(ctx context.Context, indexes []int64) ([][]byte, error) {

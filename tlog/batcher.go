@@ -55,6 +55,9 @@ func (b *Batcher) Append(ctx context.Context, records [][]byte) ([]Appended, err
 	if err != nil {
 		return nil, err
 	}
+	if err := checkKeyAuthority(ctx, entries); err != nil {
+		return nil, err // the group's transaction does not carry ctx
+	}
 	r := &batchReq{ctx: ctx, entries: entries, done: make(chan struct{})}
 	// The read lock makes Close wait for requests being queued, so that the
 	// writer's final drain sees every request that was accepted.

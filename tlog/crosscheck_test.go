@@ -49,6 +49,8 @@ func xcRecords(t testing.TB, n int) [][]byte {
 		case prov.TypeLineage:
 			r.Used = []prov.EntityRef{{ID: "dataset:raw"}}
 			r.Generated = []prov.EntityRef{{ID: "dataset:clean", Op: prov.OpWrite}}
+		case prov.TypeKey: // a key record must state a key event
+			r.Attributes = json.RawMessage(`{"action":"policy","require_signatures":false}`)
 		}
 		b, err := json.Marshal(r)
 		if err != nil {

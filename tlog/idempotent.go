@@ -73,6 +73,9 @@ func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry)
 		}
 		if len(fresh) > 0 {
 			first, err := l.AppendTx(ctx, tx, fresh)
+			if re, ok := err.(*RecordError); ok {
+				return &RecordError{N: pos[re.N], Err: re.Err} // its position in the caller's entries
+			}
 			if err != nil {
 				return err
 			}

@@ -37,8 +37,9 @@ type Log struct {
 	signer   note.Signer   // nil: the log can be read and verified, not checkpointed
 	verifier note.Verifier // the log's own key, from the store or the caller
 
-	cache     *hashCache   // upper-level stored hashes, shared by proofs (see hashCache)
-	proofSize atomic.Int64 // the tree size of the last proof of the latest checkpoint
+	cache     *hashCache              // upper-level stored hashes, shared by proofs (see hashCache)
+	keys      atomic.Pointer[keyring] // the agents' keys, as of the last append transaction
+	proofSize atomic.Int64            // the tree size of the last proof of the latest checkpoint
 
 	// MaxRecordBytes limits the size of one record (prov.DefaultMaxRecordBytes if 0).
 	MaxRecordBytes int
@@ -187,16 +188,43 @@ func (l *Log) Prepare(data []byte) (prov.Entry, error) {
 	if max := l.maxRecordBytes(); len(data) > max {
 		return prov.Entry{}, prov.Errorf(prov.Invalid, "record is %d bytes, over the limit of %d bytes (raise it with --max-record-bytes)", len(data), max)
 	}
-	r, err := prov.ParseRecord(data)
+	rec, env, err := prov.RecordBytes(data)
 	if err != nil {
 		return prov.Entry{}, err
 	}
-	e := prov.Entry{Data: data, Type: r.Type, EventID: r.ID, Time: r.Time}
+	r, err := prov.ParseRecord(rec)
+	if err != nil {
+		if env != nil {
+			return prov.Entry{}, prov.Errorf(prov.KindOf(err), "the envelope's payload: %v", err)
+		}
+		return prov.Entry{}, err
+	}
+	e := prov.Entry{Data: data, Type: r.Type, EventID: r.ID, Time: r.Time, Envelope: env}
 	if r.Activity != nil {
 		e.ActivityID = r.Activity.ID
 	}
 	if r.Agent != nil {
 		e.AgentID = r.Agent.ID
+	}
+	if r.Type == prov.TypeKey {
+		if e.Key, err = prov.ParseKeyEvent(r); err != nil {
+			return prov.Entry{}, err
+		}
+	}
+	if env != nil {
+		if e.AgentID == "" {
+			return prov.Entry{}, prov.Errorf(prov.Invalid, `a signed record must name its agent (field "agent"): the keys that sign it are that agent's`)
+		}
+		// Verify now, on the caller's CPU, if the keys are known; the
+		// append transaction checks their validity at the record's index,
+		// and verifies those it could not.
+		if ring := l.keys.Load(); ring != nil {
+			ok, why := verifyEnvelope(ring, env)
+			if why != "" {
+				return prov.Entry{}, prov.Errorf(prov.Invalid, "%s: the record is not what the key signed (forged or altered)", why)
+			}
+			e.Verified = ok
+		}
 	}
 	return e, nil
 }
@@ -266,12 +294,23 @@ func (l *Log) AppendEntries(ctx context.Context, entries []prov.Entry) (first in
 // capture sequencer removes changes from its queue in the same transaction).
 // It sets each entry's Index and Hashes, runs the log's indexers, and
 // returns the first index.
+//
+// It enforces the producer signature rules at each entry's index (see
+// checkSignatures): signed records' keys must be their agent's and valid,
+// agents whose policy requires signatures must sign, key records must apply.
+// A refused entry is reported as a *RecordError.
 func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (first int64, err error) {
 	if len(entries) == 0 {
 		return 0, prov.Errorf(prov.Invalid, "nothing to append")
 	}
+	if err := checkKeyAuthority(ctx, entries); err != nil {
+		return 0, err
+	}
 	size, err := tx.Size(ctx)
 	if err != nil {
+		return 0, err
+	}
+	if err := l.checkSignatures(ctx, tx, size, entries); err != nil {
 		return 0, err
 	}
 	fresh := make(map[int64]sumdb.Hash, 2*len(entries))

@@ -23,13 +23,16 @@ const (
 	ProblemRewritten  = "rewritten"  // records and their hashes were rewritten together: only a signed checkpoint shows it
 	ProblemHashes     = "hashes"     // a record's stored tree hashes were altered
 	ProblemCheckpoint = "checkpoint" // a stored checkpoint is forged or damaged
+	ProblemSignature  = "signature"  // a producer signature does not verify, its key was not valid, or a required one is missing
 )
 
 // Problem is the first damage Verify found.
 type Problem struct {
-	Index  int64  `json:"index"`  // the first bad record (for truncation: the first missing one)
-	What   string `json:"what"`   // one of the Problem… constants
-	Detail string `json:"detail"` // a sentence for people
+	Index  int64  `json:"index"`            // the first bad record (for truncation: the first missing one)
+	What   string `json:"what"`             // one of the Problem… constants
+	Detail string `json:"detail"`           // a sentence for people
+	Agent  string `json:"agent,omitempty"`  // signature problems: the agent the record names
+	KeyID  string `json:"key_id,omitempty"` // signature problems: the key at fault
 }
 
 // Report is the outcome of Verify.
@@ -39,6 +42,8 @@ type Report struct {
 	Root        []byte   `json:"root"`
 	Checkpoints int      `json:"checkpoints"`          // stored checkpoints verified
 	Saved       *int64   `json:"saved_size,omitempty"` // size of the caller's checkpoint the log extends
+	Signed      int64    `json:"signed"`               // signed records whose signatures were checked
+	Keys        int      `json:"keys"`                 // agents' keys in the log's key records
 	Problem     *Problem `json:"problem,omitempty"`
 }
 
@@ -83,6 +88,7 @@ type verification struct {
 	log    *Log
 	tx     prov.ReadTx
 	leaves []sumdb.Hash // recomputed leaf hashes, for locating damage
+	sigs   *sigCheck
 }
 
 var errStop = errors.New("stop")
@@ -96,6 +102,14 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 	}
 	rep.Size = size
 	problem := func(p Problem) (Report, error) {
+		if v.sigs != nil {
+			if sp := v.sigs.first(); sp != nil && sp.Index < p.Index {
+				p = *sp
+			} else if sp != nil && sp.Index == p.Index {
+				p.Detail += "; and " + sp.Detail
+				p.Agent, p.KeyID = sp.Agent, sp.KeyID
+			}
+		}
 		rep.Problem = &p
 		return rep, nil
 	}
@@ -138,6 +152,19 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 		}
 	}
 
+	// Producer signatures: the keys of the whole log first (a revocation as
+	// compromised reaches back), then each record as it is read.
+	ring, kp, err := verifyKeys(ctx, v.tx, size)
+	if err != nil {
+		return rep, err
+	}
+	rep.Keys = len(ring.keys)
+	v.sigs = newSigCheck(ring)
+	defer v.sigs.stop()
+	if kp != nil {
+		v.sigs.report(*kp)
+	}
+
 	// Records: recompute every leaf and every stored hash.
 	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	rng := rf.NewEmptyRange(0)
@@ -169,6 +196,7 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 			found = &Problem{Index: n, What: ProblemHashes, Detail: fmt.Sprintf("record %d has %d bytes of stored tree hashes, want %d", n, len(e.Hashes), storedHashCount(n)*prov.HashSize)}
 			return errStop
 		}
+		v.sigs.check(n, e.Data)
 		leaf := sumdb.RecordHash(e.Data)
 		v.leaves = append(v.leaves, leaf)
 		if !bytes.Equal(leaf[:], e.Hashes[:prov.HashSize]) {
@@ -206,6 +234,8 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 	if err != nil && !errors.Is(err, errStop) {
 		return rep, err
 	}
+	v.sigs.stop()
+	rep.Signed = v.sigs.signed
 	switch {
 	case found != nil && found.What == ProblemEdited:
 		return problem(v.edited(ctx, found.Index, size))
@@ -215,6 +245,8 @@ func (v *verification) run(ctx context.Context, opts VerifyOptions) (rep Report,
 		return problem(v.locate(ctx, *bad, size))
 	case next < size: // unreachable unless the store lies about its size
 		return problem(Problem{Index: next, What: ProblemMissing, Detail: fmt.Sprintf("the store reports %d records but holds only %d", size, next)})
+	case v.sigs.first() != nil:
+		return problem(*v.sigs.first())
 	}
 	root := emptyRoot()
 	if size > 0 {

@@ -124,9 +124,10 @@ func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int6
 	next := from
 	return c.lines(ctx, request{method: "GET", path: "/api/v1/records", query: q, idempotent: true, stream: true}, func(line []byte) error {
 		var e struct {
-			Index  *int64          `json:"index"`
-			Record json.RawMessage `json:"record"`
-			Error  string          `json:"error"`
+			Index    *int64          `json:"index"`
+			Record   json.RawMessage `json:"record"`
+			Envelope json.RawMessage `json:"envelope"` // a signed record's stored bytes; record is its payload
+			Error    string          `json:"error"`
 		}
 		if err := json.Unmarshal(line, &e); err != nil || e.Index == nil || len(e.Record) == 0 {
 			if e.Error != "" {
@@ -138,6 +139,9 @@ func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int6
 			return prov.Errorf(prov.Internal, "the server sent record %d where %d was due", *e.Index, next)
 		}
 		next++
+		if len(e.Envelope) > 0 {
+			return fn(*e.Index, e.Envelope)
+		}
 		return fn(*e.Index, e.Record)
 	})
 }

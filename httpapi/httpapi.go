@@ -335,7 +335,7 @@ func readRecords(body []byte, max int) ([][]byte, error) {
 	return out, sc.Err()
 }
 
-func (s *Server) appendRecords(w http.ResponseWriter, r *http.Request, _ auth.Token) error {
+func (s *Server) appendRecords(w http.ResponseWriter, r *http.Request, tok auth.Token) error {
 	start := time.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -345,11 +345,15 @@ func (s *Server) appendRecords(w http.ResponseWriter, r *http.Request, _ auth.To
 	if err != nil {
 		return err
 	}
+	ctx := r.Context()
+	if !tok.Allows(auth.Admin) {
+		ctx = tlog.RefuseKeyRecords(ctx) // agents' keys and policies are the admin's
+	}
 	var res []tlog.Appended
 	if s.c.Batcher != nil {
-		res, err = s.c.Batcher.Append(r.Context(), records)
+		res, err = s.c.Batcher.Append(ctx, records)
 	} else {
-		res, err = s.c.Log.AppendIdempotent(r.Context(), records)
+		res, err = s.c.Log.AppendIdempotent(ctx, records)
 	}
 	if err != nil {
 		return err
@@ -403,6 +407,10 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, _ auth.Toke
 	bw := bufio.NewWriter(w)
 	err = s.c.Log.Entries(r.Context(), from, to, func(e prov.Entry) error {
 		fmt.Fprintf(bw, `{"index":%d,"record":`, e.Index)
+		if rec, env, err := prov.RecordBytes(e.Data); err == nil && env != nil {
+			bw.Write(rec) // a signed record: its payload, then the envelope as stored
+			bw.WriteString(`,"envelope":`)
+		}
 		bw.Write(e.Data)
 		_, err := bw.WriteString("}\n")
 		return err

@@ -119,7 +119,7 @@ func (s *snapshot) loadRecorded(ctx context.Context) error {
 		if err := rows.Scan(&idx, &data); err != nil {
 			return wrap("read activity records", err)
 		}
-		r, err := prov.ParseRecord(data)
+		r, err := prov.ParseEntry(data) // plain or signed (a DSSE envelope)
 		if err != nil || r.Activity == nil {
 			continue // verify reports records that do not parse
 		}

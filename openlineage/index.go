@@ -29,7 +29,11 @@ func Indexer(store prov.Store) tlog.Indexer {
 			if e.Type != prov.TypeLineage {
 				continue
 			}
-			raw, ok := EventOf(e.Data)
+			data := e.Data
+			if e.Envelope != nil {
+				data = e.Envelope.Payload // a signed record: the record is the payload
+			}
+			raw, ok := EventOf(data)
 			if !ok {
 				continue
 			}

@@ -160,6 +160,10 @@ then signs a checkpoint if the key is at hand.`,
 				}
 				first, err := l.AppendEntries(ctx, entries)
 				if err != nil {
+					var re *tlog.RecordError // refused in the transaction: a signature or key rule
+					if errors.As(err, &re) {
+						return failed(lines[re.N], re.Err)
+					}
 					return err
 				}
 				for i := range entries {
@@ -310,7 +314,7 @@ func (m *Main) logCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "log [--from N] [--to N]",
 		Short: "List records, oldest first",
-		Long:  "List the records with index from N to N (both included; default: all). With --json, one JSON object per line: {index, record}.",
+		Long:  "List the records with index from N to N (both included; default: all). With --json, one JSON object per line: {index, record}, and for a signed record also envelope (the stored DSSE envelope; record is its payload). Signed records' reasons are marked [signed].",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -342,14 +346,25 @@ func (m *Main) logCommand() *cobra.Command {
 				fmt.Fprintln(tw, "INDEX\tTIME\tTYPE\tACTIVITY\tAGENT\tREASON")
 			}
 			err := entries(func(e prov.Entry) error {
+				rec, env, err := prov.RecordBytes(e.Data)
+				if err != nil {
+					rec, env = e.Data, nil // verify names it; list what is stored
+				}
 				if m.JSON {
-					fmt.Fprintf(out, "{\"index\":%d,\"record\":%s}\n", e.Index, e.Data)
+					if env != nil {
+						fmt.Fprintf(out, "{\"index\":%d,\"record\":%s,\"envelope\":%s}\n", e.Index, rec, e.Data)
+					} else {
+						fmt.Fprintf(out, "{\"index\":%d,\"record\":%s}\n", e.Index, e.Data)
+					}
 					return nil
 				}
 				var r struct {
 					Reason string `json:"reason"`
 				}
-				json.Unmarshal(e.Data, &r)
+				json.Unmarshal(rec, &r)
+				if env != nil {
+					r.Reason = "[signed] " + r.Reason
+				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Index, e.Time.Format(time.RFC3339), e.Type, dash(e.ActivityID), dash(e.AgentID), dash(truncate(r.Reason, 60)))
 				return nil
 			})
@@ -650,6 +665,9 @@ func (m *Main) reportVerify(rep tlog.Report, verr error, source string, liveRep 
 		return verr
 	}
 	fmt.Fprintf(m.Stdout, "ok: log %s, %d records, root %s; %d checkpoints verified with %s", rep.Origin, rep.Size, b64(rep.Root), rep.Checkpoints, source)
+	if rep.Signed > 0 || rep.Keys > 0 {
+		fmt.Fprintf(m.Stdout, "; %d signed records verified with %d agent keys", rep.Signed, rep.Keys)
+	}
 	if rep.Saved != nil {
 		fmt.Fprintf(m.Stdout, "; extends the saved checkpoint of size %d", *rep.Saved)
 	}

@@ -160,7 +160,7 @@ func (m *Main) command() *cobra.Command {
 		m.keyCommand(), m.proofCommand(), m.verifyCommand(), m.demoCommand(),
 		m.captureCommand(), m.sequenceCommand(), m.runCommand(),
 		m.blameCommand(), m.historyCommand(), m.activitiesCommand(), m.findCommand(), m.fixCommand(), m.revertCommand(),
-		m.serveCommand(), m.tokenCommand())
+		m.serveCommand(), m.tokenCommand(), m.agentCommand(), m.signCommand())
 	return root
 }
 

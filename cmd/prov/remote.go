@@ -227,7 +227,7 @@ func (m *Main) remoteAppend(ctx context.Context, in io.Reader, batch int) error 
 		}
 		// Checked here as the server would, so that a bad line is named
 		// before anything is sent.
-		if _, err := prov.ParseRecord(line); err != nil {
+		if _, err := prov.ParseEntry(line); err != nil { // a record, or a signed one's envelope
 			return failed(n, err)
 		}
 		raw = append(raw, line)
@@ -263,7 +263,7 @@ func (m *Main) remoteGet(ctx context.Context, idx int64) error {
 func (m *Main) remoteEntries(ctx context.Context, from, to int64, fn func(prov.Entry) error) error {
 	err := m.client.Entries(ctx, from, to, func(index int64, data []byte) error {
 		e := prov.Entry{Index: index, Data: data}
-		if r, err := prov.ParseRecord(data); err == nil {
+		if r, err := prov.ParseEntry(data); err == nil {
 			e.Type, e.EventID, e.Time = r.Type, r.ID, r.Time.UTC()
 			if r.Activity != nil {
 				e.ActivityID = r.Activity.ID

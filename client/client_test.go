@@ -36,7 +36,7 @@ type fixture struct {
 	tamper func(r *http.Request, body []byte) []byte
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Create: true})
@@ -81,7 +81,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) client(t *testing.T, token string) *client.Client {
+func (f *fixture) client(t testing.TB, token string) *client.Client {
 	t.Helper()
 	c, err := client.New(f.url, token, nil)
 	if err != nil {
@@ -100,7 +100,7 @@ func record(i int, id string) []byte {
 }
 
 // fill appends n records and signs a checkpoint.
-func (f *fixture) fill(t *testing.T, n int) {
+func (f *fixture) fill(t testing.TB, n int) {
 	t.Helper()
 	var recs [][]byte
 	for i := range n {
@@ -494,4 +494,12 @@ func TestTamperedAnswersAreRejected(t *testing.T) {
 	if _, _, err := c.ProveInclusion(ctx, f.verifier, 2, 0); err != nil {
 		t.Errorf("untampered: %v", err)
 	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -154,8 +155,79 @@ func (m *Main) logVerifier(ctx context.Context) (note.Verifier, string, error) {
 	if err != nil {
 		return nil, "", m.remoteErr(err)
 	}
-	fmt.Fprintf(m.Stderr, "prov: warning: checking with the key the server states (%s), trusted on first use: pass the key the log's operator published (--log-key or PROV_LOG_KEY) so that the server cannot choose it\n", k.VerifierKey)
+	file := m.knownLogsFile()
+	pinned, err := knownKey(file, k.Origin)
+	if err != nil {
+		return nil, "", err
+	}
+	switch {
+	case pinned == k.VerifierKey:
+		return v, "the key trusted on first use (" + file + ")", nil
+	case pinned != "":
+		return nil, "", prov.Errorf(prov.Tampered, "the server states the key %s for the log %s, but the key trusted on first use is %s (%s): if the log's operator really changed its key, remove that line; else the server is not the log you knew", k.VerifierKey, k.Origin, pinned, file)
+	}
+	saved := ""
+	if file != "" {
+		if err := pinKey(file, k.Origin, k.VerifierKey); err != nil {
+			fmt.Fprintf(m.Stderr, "prov: warning: cannot remember the log's key in %s: %v\n", file, err)
+		} else {
+			saved = "; remembered in " + file + ", later answers must match it"
+		}
+	}
+	fmt.Fprintf(m.Stderr, "prov: warning: checking with the key the server states (%s), trusted on first use%s. Pass the key the log's operator published (--log-key or PROV_LOG_KEY) so that the server cannot choose it\n", k.VerifierKey, saved)
 	return v, "the server's key (trusted on first use)", nil
+}
+
+// knownLogsFile is where keys trusted on first use are kept: PROV_KNOWN_LOGS,
+// else prov/known_logs in the user's configuration directory; "" if none.
+func (m *Main) knownLogsFile() string {
+	if f := m.Getenv("PROV_KNOWN_LOGS"); f != "" {
+		return f
+	}
+	if d := m.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "prov", "known_logs")
+	}
+	if d := m.Getenv("HOME"); d != "" {
+		return filepath.Join(d, ".config", "prov", "known_logs")
+	}
+	return ""
+}
+
+// knownKey returns the key trusted for origin in file ("origin key" lines),
+// or "" if none.
+func knownKey(file, origin string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", prov.Errorf(prov.Unavailable, "cannot read the keys trusted on first use: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if o, k, ok := strings.Cut(strings.TrimSpace(line), " "); ok && o == origin {
+			return strings.TrimSpace(k), nil
+		}
+	}
+	return "", nil
+}
+
+// pinKey adds "origin key" to file.
+func pinKey(file, origin, vkey string) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%s %s\n", origin, vkey); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // verifierKeyOf reads a verifier key given as text, or as a file holding a

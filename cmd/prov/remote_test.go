@@ -304,7 +304,21 @@ func TestClientModeSameOutput(t *testing.T) {
 		if r := run(t, "", append(tofu, "proof", "inclusion", "1")...); r.code != 0 || !strings.Contains(r.stderr, "trusted on first use") {
 			t.Errorf("proof without a log key: exit %d %s", r.code, r.stderr)
 		}
+		// With a place to keep it, the key is remembered, and a server that
+		// later states another one is refused.
+		known := filepath.Join(t.TempDir(), "prov", "known_logs")
+		kenv := map[string]string{"PROV_KNOWN_LOGS": known}
+		if r := runEnv(t, kenv, "", append(tofu, "checkpoint")...); r.code != 0 || !strings.Contains(r.stderr, "remembered in "+known) {
+			t.Errorf("first use: exit %d %s", r.code, r.stderr)
+		}
+		if r := runEnv(t, kenv, "", append(tofu, "checkpoint")...); r.code != 0 || r.stderr != "" {
+			t.Errorf("second use: exit %d %q", r.code, r.stderr)
+		}
 		_, otherKey := mustKey(t, "test.example/log")
+		os.WriteFile(known, []byte("test.example/log "+otherKey+"\n"), 0o600)
+		if r := runEnv(t, kenv, "", append(tofu, "proof", "inclusion", "1")...); r.code != exitTampered || !strings.Contains(r.stderr, "the key trusted on first use is "+otherKey) {
+			t.Errorf("a server with another key than the remembered one: exit %d %s", r.code, r.stderr)
+		}
 		if r := run(t, "", append(tofu, "--log-key", otherKey, "checkpoint")...); r.code != exitTampered || !strings.Contains(r.stderr, "does not verify") {
 			t.Errorf("checkpoint with another key: exit %d %s", r.code, r.stderr)
 		}

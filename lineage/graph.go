@@ -15,6 +15,7 @@
 package lineage
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -289,8 +290,16 @@ type index struct {
 	reads, writes [][]ioRef
 	jobOf         []int32 // run node -> job node, -1 if unknown
 	rank          []int32 // node -> position in id order
+	order         []int32 // position in id order -> node
 	runsOf        map[int32][]int32
-	scratch       sync.Pool
+	n             int
+	// Strongly connected components on cycles, by node (-1: on none), so
+	// that queries look for cycles only where there are some.
+	jobComp, runComp []int32
+	// Per-query memory, kept (not a sync.Pool, which the collector empties:
+	// a query would then allocate and clear arrays of every node).
+	mu   sync.Mutex
+	free []*scratch
 }
 
 // unknownJob stands for the job of a run whose job is not known.
@@ -329,42 +338,6 @@ func (g *Graph) build() *index {
 			runEdges = append(runEdges, edge{p, i, nanos(r.Started)})
 		}
 	}
-	// Job-level edges, deduplicated with their earliest time.
-	type pair struct{ from, to int32 }
-	first := map[pair]int64{}
-	note := func(p pair, at int64) {
-		if old, ok := first[p]; !ok || at < old {
-			first[p] = at
-		}
-	}
-	runFirst := map[pair]int64{}
-	x.reads = make([][]ioRef, n)
-	x.writes = make([][]ioRef, n)
-	for _, e := range g.ios {
-		if e.output {
-			x.writes[e.run] = append(x.writes[e.run], ioRef{e.dataset, e.at})
-			if old, ok := runFirst[pair{e.run, e.dataset}]; !ok || e.at < old {
-				runFirst[pair{e.run, e.dataset}] = e.at
-			}
-		} else {
-			x.reads[e.dataset] = append(x.reads[e.dataset], ioRef{e.run, e.at})
-			if old, ok := runFirst[pair{e.dataset, e.run}]; !ok || e.at < old {
-				runFirst[pair{e.dataset, e.run}] = e.at
-			}
-		}
-		j := x.jobOf[e.run]
-		if j == unknownJob {
-			continue
-		}
-		if e.output {
-			note(pair{j, e.dataset}, e.at)
-		} else {
-			note(pair{e.dataset, j}, e.at)
-		}
-	}
-	for i := range x.reads {
-		sort.SliceStable(x.reads[i], func(a, b int) bool { return x.reads[i][a].at < x.reads[i][b].at })
-	}
 	rank := make([]int32, n) // position of each node in id order
 	order := make([]int32, n)
 	for i := range order {
@@ -375,22 +348,43 @@ func (g *Graph) build() *index {
 		rank[i] = int32(r)
 	}
 	x.rank = rank
-	toEdges := func(m map[pair]int64, extra []edge) []edge {
-		out := append(make([]edge, 0, len(m)+len(extra)), extra...)
-		for p, at := range m {
-			out = append(out, edge{p.from, p.to, at})
+	x.order = order
+	// Job-level edges (dataset -> job, job -> dataset) and run-level ones,
+	// deduplicated below with their earliest time.
+	jobEdges := make([]edge, 0, len(g.ios))
+	runEdges = slices.Grow(runEdges, len(g.ios))
+	x.reads = make([][]ioRef, n)
+	x.writes = make([][]ioRef, n)
+	for _, e := range g.ios {
+		if e.output {
+			x.writes[e.run] = append(x.writes[e.run], ioRef{e.dataset, e.at})
+			runEdges = append(runEdges, edge{e.run, e.dataset, e.at})
+		} else {
+			x.reads[e.dataset] = append(x.reads[e.dataset], ioRef{e.run, e.at})
+			runEdges = append(runEdges, edge{e.dataset, e.run, e.at})
 		}
-		// Neighbours in node-id order: queries and formats are deterministic.
-		sortEdges(out, rank)
-		return out
+		j := x.jobOf[e.run]
+		if j == unknownJob {
+			continue
+		}
+		if e.output {
+			jobEdges = append(jobEdges, edge{j, e.dataset, e.at})
+		} else {
+			jobEdges = append(jobEdges, edge{e.dataset, j, e.at})
+		}
 	}
-	down := toEdges(first, nil)
+	for i := range x.reads {
+		sort.SliceStable(x.reads[i], func(a, b int) bool { return x.reads[i][a].at < x.reads[i][b].at })
+	}
+	down := dedupe(jobEdges, rank)
 	x.jobDown = buildCSR(n, down)
 	x.jobUp = buildCSR(n, reverse(down, rank))
-	rdown := toEdges(runFirst, runEdges)
+	rdown := dedupe(runEdges, rank)
 	x.runDown = buildCSR(n, rdown)
 	x.runUp = buildCSR(n, reverse(rdown, rank))
-	x.scratch.New = func() any { return &scratch{seen: make([]uint32, n)} }
+	x.jobComp = cyclic(&x.jobDown, n)
+	x.runComp = cyclic(&x.runDown, n)
+	x.n = n
 	return x
 }
 
@@ -404,14 +398,30 @@ func compareIDs(a, b NodeID) int {
 	return 0
 }
 
-// sortEdges orders edges by source, then by target in id order.
+// sortEdges orders edges by source, then by target in id order, then by time.
 func sortEdges(es []edge, rank []int32) {
 	slices.SortFunc(es, func(a, b edge) int {
 		if a.from != b.from {
 			return int(a.from - b.from)
 		}
-		return int(rank[a.to] - rank[b.to])
+		if a.to != b.to {
+			return int(rank[a.to] - rank[b.to])
+		}
+		return cmp.Compare(a.at, b.at)
 	})
+}
+
+// dedupe sorts es and keeps one edge per (from, to), the earliest.
+func dedupe(es []edge, rank []int32) []edge {
+	sortEdges(es, rank)
+	out := es[:0]
+	for _, e := range es {
+		if len(out) > 0 && e.from == out[len(out)-1].from && e.to == out[len(out)-1].to {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func reverse(es []edge, rank []int32) []edge {
@@ -429,16 +439,119 @@ type scratch struct {
 	seen  []uint32
 	gen   uint32
 	queue []int32
-	depth []int32
+	depth []int32 // by position in queue
+	at    []int32 // by node: depth, valid where seen
+	grey  []uint32
+	black []uint32
+	next  []int32
+	stack []int32
+	keys  []uint64
 }
 
 func (x *index) getScratch() *scratch {
-	s := x.scratch.Get().(*scratch)
+	x.mu.Lock()
+	var s *scratch
+	if k := len(x.free); k > 0 {
+		s, x.free = x.free[k-1], x.free[:k-1]
+	}
+	x.mu.Unlock()
+	if s == nil {
+		n := x.n
+		s = &scratch{seen: make([]uint32, n), at: make([]int32, n), grey: make([]uint32, n), black: make([]uint32, n), next: make([]int32, n)}
+	}
 	s.gen++
 	if s.gen == 0 { // wrapped: clear once every 2^32 queries
 		clear(s.seen)
+		clear(s.grey)
+		clear(s.black)
 		s.gen = 1
 	}
 	s.queue, s.depth = s.queue[:0], s.depth[:0]
 	return s
+}
+
+// putScratch returns s for the next query; a few are kept, one per
+// concurrent query at most.
+func (x *index) putScratch(s *scratch) {
+	x.mu.Lock()
+	if len(x.free) < 8 {
+		x.free = append(x.free, s)
+	}
+	x.mu.Unlock()
+}
+
+// cyclic marks the nodes of c that lie on a cycle: comp[i] is the id of
+// node i's strongly connected component when it has more than one node or a
+// self-loop, -1 otherwise. Tarjan's algorithm, iterative.
+func cyclic(c *csr, n int) []int32 {
+	const unvisited = -1
+	index := make([]int32, n)
+	low := make([]int32, n)
+	onStack := make([]bool, n)
+	next := make([]int32, n)
+	comp := make([]int32, n)
+	for i := range index {
+		index[i], comp[i] = unvisited, -1
+	}
+	var stack, call []int32
+	counter, comps := int32(0), int32(0)
+	for root := int32(0); root < int32(n); root++ {
+		if index[root] != unvisited {
+			continue
+		}
+		index[root], low[root], next[root] = counter, counter, c.off[root]
+		counter++
+		stack = append(stack, root)
+		onStack[root] = true
+		call = append(call[:0], root)
+		for len(call) > 0 {
+			u := call[len(call)-1]
+			if next[u] < c.off[u+1] {
+				v := c.to[next[u]]
+				next[u]++
+				switch {
+				case index[v] == unvisited:
+					index[v], low[v], next[v] = counter, counter, c.off[v]
+					counter++
+					stack = append(stack, v)
+					onStack[v] = true
+					call = append(call, v)
+				case onStack[v]:
+					low[u] = min(low[u], index[v])
+				}
+				continue
+			}
+			call = call[:len(call)-1]
+			if len(call) > 0 {
+				p := call[len(call)-1]
+				low[p] = min(low[p], low[u])
+			}
+			if low[u] != index[u] {
+				continue
+			}
+			// u roots a component: pop it.
+			k := len(stack) - 1
+			for stack[k] != u {
+				k--
+			}
+			members := stack[k:]
+			loop := len(members) > 1
+			if !loop {
+				for p := c.off[u]; p < c.off[u+1]; p++ {
+					loop = loop || c.to[p] == u
+				}
+			}
+			for _, m := range members {
+				onStack[m] = false
+				if loop {
+					comp[m] = comps
+				}
+			}
+			if loop {
+				comps++
+			}
+			stack = stack[:k]
+		}
+	}
+	return comp
 }

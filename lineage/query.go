@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -55,8 +56,10 @@ type Edge struct {
 }
 
 // Result is the answer to a lineage query: the nodes reached with their
-// depth (sorted by depth, then id), the edges walked among them (sorted), and
-// the edges that close a cycle (each also in Edges).
+// depth (sorted by depth, then id), the edges walked among them, and the
+// edges that close a cycle (each also in Edges). Edges are sorted by their
+// end nearer the root (To upstream, From downstream), then by the other end,
+// in id order.
 type Result struct {
 	Root      NodeID       `json:"root"`
 	Direction string       `json:"direction"`
@@ -87,15 +90,14 @@ func (g *Graph) Lineage(root NodeID, opts Options) (*Result, error) {
 	}
 	x := g.index()
 	runs := opts.Runs || g.nodes[r].kind == kindRun
-	var adj *csr
+	adj, flow := &x.jobUp, &x.jobDown // the walk, and edges in data-flow direction
+	comp := x.jobComp
 	switch {
 	case runs && opts.Direction == Upstream:
-		adj = &x.runUp
+		adj, flow, comp = &x.runUp, &x.runDown, x.runComp
 	case runs:
-		adj = &x.runDown
-	case opts.Direction == Upstream:
-		adj = &x.jobUp
-	default:
+		adj, flow, comp = &x.runDown, &x.runDown, x.runComp
+	case opts.Direction == Downstream:
 		adj = &x.jobDown
 	}
 	at := noTime
@@ -104,45 +106,36 @@ func (g *Graph) Lineage(root NodeID, opts Options) (*Result, error) {
 	}
 	limit := int32(opts.Depth)
 	if opts.Depth == 0 {
-		limit = -1
+		limit = math.MaxInt32
 	}
 
 	s := x.getScratch()
-	defer x.scratch.Put(s)
-	s.seen[r] = s.gen
+	defer x.putScratch(s)
+	gen := s.gen
+	s.seen[r], s.at[r] = gen, 0
 	s.queue = append(s.queue, r)
-	s.depth = append(s.depth, 0)
-	type walked struct {
-		from, to int32
-		at       int64
-	}
-	var edges []walked
 	truncated := false
+	walkedEdges := 0
 	for i := 0; i < len(s.queue); i++ {
-		u, d := s.queue[i], s.depth[i]
-		if d == limit {
-			if !truncated {
-				for p := adj.off[u]; p < adj.off[u+1]; p++ {
-					if at == noTime || adj.at[p] <= at {
-						if s.seen[adj.to[p]] != s.gen {
-							truncated = true
-						}
-					}
-				}
-			}
-			continue
-		}
+		u := s.queue[i]
+		d := s.at[u]
 		for p := adj.off[u]; p < adj.off[u+1]; p++ {
 			if at != noTime && adj.at[p] > at {
 				continue
 			}
-			v := adj.to[p]
-			edges = append(edges, walked{u, v, adj.at[p]})
-			if s.seen[v] != s.gen {
-				s.seen[v] = s.gen
-				s.queue = append(s.queue, v)
-				s.depth = append(s.depth, d+1)
+			if d < limit {
+				walkedEdges++
 			}
+			v := adj.to[p]
+			if s.seen[v] == gen {
+				continue
+			}
+			if d == limit {
+				truncated = true
+				break
+			}
+			s.seen[v], s.at[v] = gen, d+1
+			s.queue = append(s.queue, v)
 		}
 	}
 
@@ -150,35 +143,94 @@ func (g *Graph) Lineage(root NodeID, opts Options) (*Result, error) {
 	if runs {
 		res.View = "runs"
 	}
-	res.Nodes = make([]ResultNode, len(s.queue))
+	// Nodes by depth, then id: sort (depth, rank) keys.
+	keys := s.keys[:0]
+	for _, u := range s.queue {
+		keys = append(keys, uint64(s.at[u])<<32|uint64(x.rank[u]))
+	}
+	slices.Sort(keys)
+	res.Nodes = make([]ResultNode, len(keys))
+	for i, k := range keys {
+		n := g.nodes[x.order[uint32(k)]]
+		res.Nodes[i] = ResultNode{ID: n.id, Kind: n.kind.String(), Depth: int(k >> 32)}
+	}
+	// The edges walked, in data-flow direction: from each node reached (in
+	// id order) within the depth bound, its edges in the walk's direction
+	// (in id order too).
 	for i, u := range s.queue {
-		n := g.nodes[u]
-		res.Nodes[i] = ResultNode{ID: n.id, Kind: n.kind.String(), Depth: int(s.depth[i])}
+		keys[i] = uint64(x.rank[u])
 	}
-	// BFS order is by depth already; within a depth, order by id.
-	slices.SortStableFunc(res.Nodes, func(a, b ResultNode) int {
-		if a.Depth != b.Depth {
-			return a.Depth - b.Depth
+	slices.Sort(keys)
+	res.Edges = make([]Edge, 0, walkedEdges)
+	cyclicNodes := false
+	for _, k := range keys {
+		u := x.order[k]
+		cyclicNodes = cyclicNodes || comp[u] >= 0
+		if s.at[u] >= limit {
+			continue
 		}
-		return compareIDs(a.ID, b.ID)
+		for p := adj.off[u]; p < adj.off[u+1]; p++ {
+			if at != noTime && adj.at[p] > at {
+				continue
+			}
+			e := Edge{From: g.nodes[u].id, To: g.nodes[adj.to[p]].id, At: fromNanos(adj.at[p])}
+			if opts.Direction == Upstream {
+				e.From, e.To = e.To, e.From
+			}
+			res.Edges = append(res.Edges, e)
+		}
+	}
+	walked := func(f, t int32, p int32) bool {
+		if s.seen[t] != gen || (at != noTime && flow.at[p] > at) {
+			return false
+		}
+		if opts.Direction == Upstream {
+			return s.at[t] < limit
+		}
+		return s.at[f] < limit
+	}
+	// Cycles: back edges of a depth-first walk of those edges within
+	// components on cycles (no other edge can close one), iterative.
+	var back [][2]int32
+	for _, k := range keys {
+		root := x.order[k]
+		if !cyclicNodes || comp[root] < 0 || s.grey[root] == gen {
+			continue
+		}
+		s.grey[root], s.next[root] = gen, flow.off[root]
+		s.stack = append(s.stack[:0], root)
+		for len(s.stack) > 0 {
+			u := s.stack[len(s.stack)-1]
+			if s.next[u] == flow.off[u+1] {
+				s.black[u] = gen
+				s.stack = s.stack[:len(s.stack)-1]
+				continue
+			}
+			p := s.next[u]
+			s.next[u]++
+			v := flow.to[p]
+			if comp[v] != comp[u] || !walked(u, v, p) {
+				continue
+			}
+			switch {
+			case s.grey[v] != gen:
+				s.grey[v], s.next[v] = gen, flow.off[v]
+				s.stack = append(s.stack, v)
+			case s.black[v] != gen:
+				back = append(back, [2]int32{u, v})
+			}
+		}
+	}
+	slices.SortFunc(back, func(a, b [2]int32) int {
+		if a[0] != b[0] {
+			return int(x.rank[a[0]] - x.rank[b[0]])
+		}
+		return int(x.rank[a[1]] - x.rank[b[1]])
 	})
-	// Edges in data-flow direction, sorted by (from, to) in id order.
-	if opts.Direction == Upstream {
-		for i := range edges {
-			edges[i].from, edges[i].to = edges[i].to, edges[i].from
-		}
+	for _, e := range back {
+		res.Cycles = append(res.Cycles, Edge{From: g.nodes[e[0]].id, To: g.nodes[e[1]].id, At: fromNanos(g.flowTime(flow, e[0], e[1]))})
 	}
-	slices.SortFunc(edges, func(a, b walked) int {
-		if a.from != b.from {
-			return int(x.rank[a.from] - x.rank[b.from])
-		}
-		return int(x.rank[a.to] - x.rank[b.to])
-	})
-	res.Edges = make([]Edge, len(edges))
-	for i, e := range edges {
-		res.Edges[i] = Edge{From: g.nodes[e.from].id, To: g.nodes[e.to].id, At: fromNanos(e.at)}
-	}
-	res.Cycles = cycles(res.Edges)
+	s.keys = keys
 	if opts.Columns {
 		in := make(map[NodeID]bool, len(res.Nodes))
 		for _, n := range res.Nodes {
@@ -206,86 +258,14 @@ func compareColumns(a, b ColumnEdge) int {
 	return 0
 }
 
-// cycles returns the edges of es (sorted by from) that close a cycle: the
-// back edges of a depth-first walk in edge order, iterative so that a long
-// chain cannot overflow the stack.
-func cycles(es []Edge) []Edge {
-	if len(es) == 0 {
-		return nil
-	}
-	ids := map[NodeID]int32{}
-	var names []NodeID
-	id := func(n NodeID) int32 {
-		i, ok := ids[n]
-		if !ok {
-			i = int32(len(names))
-			ids[n] = i
-			names = append(names, n)
-		}
-		return i
-	}
-	from := make([]int32, len(es))
-	to := make([]int32, len(es))
-	for i, e := range es {
-		from[i], to[i] = id(e.From), id(e.To)
-	}
-	n := len(names)
-	off := make([]int32, n+1)
-	for _, f := range from {
-		off[f+1]++
-	}
-	for i := 1; i <= n; i++ {
-		off[i] += off[i-1]
-	}
-	adj := make([]int32, len(es)) // edge indexes by source, in input order
-	pos := slices.Clone(off[:n])
-	for i, f := range from {
-		adj[pos[f]] = int32(i)
-		pos[f]++
-	}
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := make([]uint8, n)
-	next := make([]int32, n) // next edge to look at, per node on the stack
-	var out []Edge
-	var stack []int32
-	for s := int32(0); s < int32(n); s++ {
-		if color[s] != white {
-			continue
-		}
-		color[s] = grey
-		next[s] = off[s]
-		stack = append(stack[:0], s)
-		for len(stack) > 0 {
-			u := stack[len(stack)-1]
-			if next[u] == off[u+1] {
-				color[u] = black
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			e := adj[next[u]]
-			next[u]++
-			v := to[e]
-			switch color[v] {
-			case grey:
-				out = append(out, es[e])
-			case white:
-				color[v] = grey
-				next[v] = off[v]
-				stack = append(stack, v)
-			}
+// flowTime is the time of the edge from -> to in flow.
+func (g *Graph) flowTime(flow *csr, from, to int32) int64 {
+	for p := flow.off[from]; p < flow.off[from+1]; p++ {
+		if flow.to[p] == to {
+			return flow.at[p]
 		}
 	}
-	slices.SortFunc(out, func(a, b Edge) int {
-		if c := compareIDs(a.From, b.From); c != 0 {
-			return c
-		}
-		return compareIDs(a.To, b.To)
-	})
-	return out
+	return noTime
 }
 
 // UpstreamPath walks upstream from start (in the job view, as of now) and
@@ -304,7 +284,7 @@ func (g *Graph) UpstreamPath(start NodeID, match func(NodeID) bool) ([]NodeID, e
 		adj = &x.runUp
 	}
 	s := x.getScratch()
-	defer x.scratch.Put(s)
+	defer x.putScratch(s)
 	parent := map[int32]int32{}
 	path := func(u int32) []NodeID {
 		var p []NodeID

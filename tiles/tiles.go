@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prov-dev/prov"
@@ -130,17 +131,30 @@ func (h *Handler) serveTile(w http.ResponseWriter, r *http.Request, t Tile) {
 		cc = cacheControl(r, fullMaxAge, true)
 	}
 	if t.Entries && acceptsGzip(r) {
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		zw.Write(data)
-		zw.Close()
-		data = buf.Bytes()
+		data = gzipped(data)
 		w.Header().Set("Content-Encoding", "gzip")
 	}
 	if t.Entries {
 		w.Header().Set("Vary", "Accept-Encoding")
 	}
 	h.write(w, r, "application/octet-stream", cc, data)
+}
+
+// gzipWriters are reused: a gzip writer's state is about 1 MB.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
+func gzipped(data []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(data) / 4)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&buf)
+	zw.Write(data)
+	zw.Close()
+	gzipWriters.Put(zw)
+	return buf.Bytes()
 }
 
 // observe notes a checkpoint size read from the store.
@@ -261,7 +275,7 @@ func (h *Handler) entryBundle(ctx context.Context, t Tile, end int64) ([]byte, e
 				return err
 			}
 		}
-		out = make([]byte, 0, 2*t.W+t.W*1024)
+		out = make([]byte, 0, t.W*(2+256))
 		next := from
 		add := func(index int64, data []byte) error {
 			if index != next {

@@ -219,7 +219,7 @@ func TestTilesAccess(t *testing.T) {
 	ingest, reader := token(t, l, "ingest"), token(t, l, "read")
 	s := startServer(t, l.args...)
 	appendRecords(t, s, ingest, 0, 3)
-	time.Sleep(200 * time.Millisecond)
+	(&tileClient{t: t, url: s.url, token: reader}).checkpoint(mustVerifier(t, l), 3)
 	for _, c := range []struct {
 		path, token string
 		status      int

@@ -72,7 +72,7 @@ type oracle struct {
 	used       map[string]bool // activities with changes
 	parentSeen map[string]string
 	seq        int
-	sequenced  int       // changes with seq < sequenced are in the log
+	sequenced  int         // changes with seq < sequenced are in the log
 	bounds     []time.Time // bounds[i]: between step i and step i+1
 	step       int
 	unattrAgnt string

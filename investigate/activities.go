@@ -142,15 +142,24 @@ func (s *snapshot) loadRecorded(ctx context.Context) error {
 	if err := s.loadSpans(ctx, ids); err != nil {
 		return err
 	}
+	// The pending changes' activities, read in one query.
+	var unknown []string
+	seen := map[string]bool{}
+	for _, c := range s.pending {
+		if c.Activity != "" && s.acts[c.Activity] == nil && !seen[c.Activity] {
+			seen[c.Activity] = true
+			unknown = append(unknown, c.Activity)
+		}
+	}
+	if err := s.loadSpans(ctx, unknown); err != nil {
+		return err
+	}
 	for _, c := range s.pending {
 		if c.Activity == "" {
 			continue
 		}
 		a := s.acts[c.Activity]
 		if a == nil {
-			if err := s.loadSpans(ctx, []string{c.Activity}); err != nil {
-				return err
-			}
 			if a = s.acts[c.Activity]; a == nil {
 				a = &Activity{ID: c.Activity, Parent: c.Parent}
 				s.acts[a.ID] = a
@@ -181,15 +190,26 @@ func (s *snapshot) loadSpans(ctx context.Context, ids []string) error {
 		return nil
 	}
 	a := &args{d: s.d}
-	return s.scanSpans(ctx, "SELECT id, parent, "+s.d.micros("first")+", "+s.d.micros("last")+", changes FROM "+s.d.changeActivities()+" WHERE "+a.in("id", ids), a.vals...)
+	return s.scanSpans(ctx, "SELECT "+s.d.spanColumns()+" FROM "+s.d.changeActivities()+" WHERE "+a.in("id", ids), a.vals...)
 }
 
-// scanSpans reads rows of change_activities (id, parent, first, last,
-// changes) into s.acts.
+// spanColumns are the columns of change_activities that scanSpans reads.
+func (d dialect) spanColumns() string {
+	return "id, parent, " + d.micros("first") + ", " + d.micros("last") + ", changes"
+}
+
+// scanSpans reads rows of change_activities (spanColumns) into s.acts.
 func (s *snapshot) scanSpans(ctx context.Context, query string, args ...any) error {
+	_, err := s.scanSpanIDs(ctx, query, args...)
+	return err
+}
+
+// scanSpanIDs is scanSpans, and returns the ids it read.
+func (s *snapshot) scanSpanIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	var ids []string
 	rows, err := s.q.query(ctx, query, args...)
 	if err != nil {
-		return wrap("read activities", err)
+		return nil, wrap("read activities", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -197,8 +217,9 @@ func (s *snapshot) scanSpans(ctx context.Context, query string, args ...any) err
 		var parent *string
 		var first, last, n int64
 		if err := rows.Scan(&id, &parent, &first, &last, &n); err != nil {
-			return wrap("read activities", err)
+			return nil, wrap("read activities", err)
 		}
+		ids = append(ids, id)
 		a := s.acts[id]
 		if a == nil {
 			a = &Activity{ID: id}
@@ -212,7 +233,7 @@ func (s *snapshot) scanSpans(ctx context.Context, query string, args ...any) err
 		}
 		a.addSpan(time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC(), n)
 	}
-	return wrap("read activities", rows.Err())
+	return ids, wrap("read activities", rows.Err())
 }
 
 // activity returns what is known of activity id, or nil if nothing is.
@@ -272,7 +293,7 @@ func (iv *Investigator) Activities(ctx context.Context, f ActivityFilter) ([]*Ac
 	var out []*Activity
 	err := iv.view(ctx, func(s *snapshot) error {
 		a := &args{d: s.d}
-		q := "SELECT id, parent, " + s.d.micros("first") + ", " + s.d.micros("last") + ", changes FROM " + s.d.changeActivities()
+		q := "SELECT " + s.d.spanColumns() + " FROM " + s.d.changeActivities()
 		if !f.Since.IsZero() {
 			q += " WHERE last >= " + a.time(f.Since)
 		}

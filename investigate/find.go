@@ -219,23 +219,12 @@ func (s *snapshot) release(ctx context.Context, r string) (map[string]bool, erro
 	for len(frontier) > 0 {
 		next := frontier
 		frontier = nil
+		// The children and their spans in one query: a release's
+		// requests may be many.
 		a := &args{d: s.d}
-		rows, err := s.q.query(ctx, "SELECT id FROM "+s.d.changeActivities()+" WHERE "+a.in("parent", next), a.vals...)
+		ids, err := s.scanSpanIDs(ctx, "SELECT "+s.d.spanColumns()+" FROM "+s.d.changeActivities()+" WHERE "+a.in("parent", next), a.vals...)
 		if err != nil {
-			return nil, wrap("read activities", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, wrap("read activities", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, wrap("read activities", err)
+			return nil, err
 		}
 		for _, id := range ids {
 			act, err := s.activity(ctx, id)
@@ -280,22 +269,9 @@ func (s *snapshot) kind(ctx context.Context, k string) (map[string]bool, error) 
 		}
 	}
 	a := &args{d: s.d}
-	rows, err := s.q.query(ctx, "SELECT id FROM "+s.d.changeActivities()+" WHERE id >= "+a.add(k+":")+" AND id < "+a.add(k+";"), a.vals...)
+	ids, err := s.scanSpanIDs(ctx, "SELECT "+s.d.spanColumns()+" FROM "+s.d.changeActivities()+" WHERE id >= "+a.add(k+":")+" AND id < "+a.add(k+";"), a.vals...)
 	if err != nil {
-		return nil, wrap("read activities", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, wrap("read activities", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrap("read activities", err)
+		return nil, err
 	}
 	for _, id := range ids {
 		act, err := s.activity(ctx, id)

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prov-dev/prov/investigate"
@@ -17,6 +19,7 @@ import (
 type options struct {
 	runs, samples int
 	repairs       bool
+	only          string
 }
 
 // naive holds the baseline's hand-written SQL.
@@ -135,6 +138,27 @@ func measure(ctx context.Context, b *bench, o options) error {
 	nq := naiveQueries(b.pg)
 	poisoned := investigate.Filter{Table: b.table, Column: "photo_url", Release: "v1.0", Current: true}
 
+	if o.only == "explain" {
+		return explain(ctx, b, iv, poisoned)
+	}
+	if o.only == "" || o.only == "find" {
+		if err := measureFind(ctx, b, iv, o, nq, poisoned, want); err != nil {
+			return err
+		}
+	}
+	if o.only == "" || o.only == "rows" {
+		if err := measureRows(ctx, b, iv, o, nq, N); err != nil {
+			return err
+		}
+	}
+	if o.repairs && (o.only == "" || o.only == "repairs") {
+		return measureRepairs(ctx, b, iv, o, poisoned, want)
+	}
+	return nil
+}
+
+func measureFind(ctx context.Context, b *bench, iv *investigate.Investigator, o options, nq naive, poisoned investigate.Filter, want int64) error {
+	var err error
 	// find --count, interleaved with the baseline.
 	var provCount, naiveCount series
 	for i := 0; i < o.runs; i++ {
@@ -227,6 +251,10 @@ func measure(ctx context.Context, b *bench, o options) error {
 		}
 		fmt.Printf("find --count %-60s %8d rows  %s\n", describe(f), n, ms(s.median()))
 	}
+	return nil
+}
+
+func measureRows(ctx context.Context, b *bench, iv *investigate.Investigator, o options, nq naive, N int) error {
 
 	// blame and history of random rows, interleaved with the baseline.
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -268,10 +296,7 @@ func measure(ctx context.Context, b *bench, o options) error {
 	}
 	fmt.Printf("blame   (%d random rows)        prov p50 %-9s p95 %-9s  naive p50 %-9s p95 %-9s\n", o.samples, ms(pb.median()), ms(pb.pct(0.95)), ms(nb.median()), ms(nb.pct(0.95)))
 	fmt.Printf("history (%d random rows)        prov p50 %-9s p95 %-9s  naive p50 %-9s p95 %-9s\n", o.samples, ms(ph.median()), ms(ph.pct(0.95)), ms(nh.median()), ms(nh.pct(0.95)))
-	if !o.repairs {
-		return nil
-	}
-	return measureRepairs(ctx, b, iv, o, poisoned, want)
+	return nil
 }
 
 func describe(f investigate.Filter) string {
@@ -352,4 +377,66 @@ func measureRepairs(ctx context.Context, b *bench, iv *investigate.Investigator,
 	}
 	log.Printf("sequenced the revert's %d changes in %s", n, time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// explain prints the database's plan of the query Find runs for f, run
+// (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite).
+func explain(ctx context.Context, b *bench, iv *investigate.Investigator, f investigate.Filter) error {
+	text, err := iv.Explain(ctx, f)
+	if err != nil {
+		return err
+	}
+	q, rest, _ := strings.Cut(text, ";\n")
+	var args []any
+	for _, line := range strings.Split(rest, "\n") {
+		_, v, ok := strings.Cut(line, " = ")
+		if !ok || !strings.HasPrefix(line, "-- ") {
+			continue
+		}
+		var x any
+		if json.Unmarshal([]byte(v), &x) != nil {
+			x = v // a time
+		}
+		if l, ok := x.([]any); ok {
+			s := make([]string, len(l))
+			for i := range l {
+				s[i] = fmt.Sprint(l[i])
+			}
+			x = s
+			if !b.pg {
+				j, _ := json.Marshal(s)
+				x = string(j)
+			}
+		}
+		if n, ok := x.(float64); ok {
+			x = int64(n)
+		}
+		args = append(args, x)
+	}
+	fmt.Println(q)
+	if b.pg {
+		rows, err := b.pgConn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var line string
+			rows.Scan(&line)
+			fmt.Println(line)
+		}
+		return rows.Err()
+	}
+	rows, err := b.sqlDB.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		rows.Scan(&id, &parent, &notused, &detail)
+		fmt.Println(id, parent, detail)
+	}
+	return rows.Err()
 }

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"log"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
@@ -26,6 +27,8 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (medians are reported)")
 	samples := flag.Int("samples", 300, "random rows for blame and history")
 	repairs := flag.Bool("repairs", true, "measure fix and revert (they change the data: applied once, planned -runs times)")
+	only := flag.String("only", "", "measure only this part: find, rows (blame and history), repairs")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.Parse()
 	if *db == "" {
 		flag.Usage()
@@ -50,7 +53,15 @@ func main() {
 			log.Fatal(err)
 		}
 		defer b.close()
-		if err := measure(ctx, b, options{runs: *runs, samples: *samples, repairs: *repairs}); err != nil {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+		if err := measure(ctx, b, options{runs: *runs, samples: *samples, repairs: *repairs, only: *only}); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -166,6 +167,10 @@ activity, release, kind) is an error, exit 1, with the closest names.`,
 func (m *Main) printMatches(format string, find func(func(investigate.Match) error) error) error {
 	var emit func(investigate.Match) error
 	var flush func() error
+	// Rows are written as they are read, through a buffer: one write per
+	// 64 KiB rather than per row (a poisoned set may be 100,000 rows).
+	stdout := bufio.NewWriterSize(m.Stdout, 64<<10)
+	defer stdout.Flush()
 	index := func(x investigate.Match) string {
 		if x.Index < 0 {
 			return "pending"
@@ -176,21 +181,21 @@ func (m *Main) printMatches(format string, find func(func(investigate.Match) err
 	switch format {
 	case "ids":
 		emit = func(x investigate.Match) error {
-			_, err := fmt.Fprintln(m.Stdout, investigate.KeyValue(x.PK))
+			_, err := fmt.Fprintln(stdout, investigate.KeyValue(x.PK))
 			return err
 		}
 	case "json":
-		enc := json.NewEncoder(m.Stdout)
+		enc := json.NewEncoder(stdout)
 		emit = func(x investigate.Match) error { return enc.Encode(x) }
 	case "csv":
-		w := csv.NewWriter(m.Stdout)
+		w := csv.NewWriter(stdout)
 		w.Write([]string{"pk", "index", "op", "activity", "agent", "time"})
 		emit = func(x investigate.Match) error {
 			return w.Write([]string{x.PK, index(x), x.Op, x.Activity, x.Agent, x.Time.Format(time.RFC3339Nano)})
 		}
 		flush = func() error { w.Flush(); return w.Error() }
 	default:
-		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		emit = func(x investigate.Match) error {
 			if n == 0 {
 				fmt.Fprintln(tw, "KEY\tINDEX\tOP\tACTIVITY\tAGENT\tTIME")
@@ -223,6 +228,9 @@ func (m *Main) printMatches(format string, find func(func(investigate.Match) err
 		if ferr := flush(); err == nil {
 			err = ferr
 		}
+	}
+	if ferr := stdout.Flush(); err == nil {
+		err = ferr
 	}
 	return err
 }

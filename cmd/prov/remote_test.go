@@ -304,6 +304,12 @@ func TestClientModeSameOutput(t *testing.T) {
 		if r := run(t, "", append(tofu, "proof", "inclusion", "1")...); r.code != 0 || !strings.Contains(r.stderr, "trusted on first use") {
 			t.Errorf("proof without a log key: exit %d %s", r.code, r.stderr)
 		}
+		// --key: the log's key file gives the verifier key.
+		if l.keyFile != "" {
+			if r := run(t, "", "--server", s.url, "--token-file", tokenFile(t, reader), "--key", l.keyFile, "proof", "inclusion", "1"); r.code != 0 || strings.Contains(r.stderr, "trusted on first use") || !strings.Contains(r.stderr, "the log key you gave") {
+				t.Errorf("--key in client mode: exit %d %s", r.code, r.stderr)
+			}
+		}
 		// With a place to keep it, the key is remembered, and a server that
 		// later states another one is refused.
 		known := filepath.Join(t.TempDir(), "prov", "known_logs")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -438,6 +439,36 @@ func TestClientRejectsTamperedProofs(t *testing.T) {
 		if r := run(t, "", append(remote, args...)...); r.code != 0 {
 			t.Errorf("%v through an honest proxy: exit %d %s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestClientVerifyNamesDamage: a log edited in the database fails verify
+// through the server as it does directly: exit 3, the same report.
+func TestClientVerifyNamesDamage(t *testing.T) {
+	l := newSQLiteLog(t)
+	for i := range 5 {
+		if r := l.run(t, record(i)+"\n", "append"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+	}
+	tok := token(t, l, "audit")
+	vkey := strings.TrimSpace(l.run(t, "", "key").stdout)
+	s := startServer(t, l.args...)
+	remote := []string{"--server", s.url, "--token-file", tokenFile(t, tok), "--log-key", vkey}
+	l.tamper(t, "UPDATE records SET data = X'"+hex.EncodeToString([]byte(strings.Replace(record(2), "record 2", "record X", 1)))+"' WHERE idx = 2")
+	d, c := l.run(t, "", "--json", "verify"), run(t, "", append(remote, "--json", "verify")...)
+	var dv, cv struct {
+		OK     bool            `json:"ok"`
+		Report json.RawMessage `json:"report"`
+	}
+	json.Unmarshal([]byte(d.stdout), &dv)
+	json.Unmarshal([]byte(c.stdout), &cv)
+	if d.code != exitTampered || c.code != exitTampered || dv.OK || cv.OK || !bytes.Equal(dv.Report, cv.Report) || !strings.Contains(string(cv.Report), `"edited"`) {
+		t.Errorf("verify --json of a damaged log:\ndirect: exit %d %s\nclient: exit %d %s %s", d.code, d.stdout, c.code, c.stdout, c.stderr)
+	}
+	d, c = l.run(t, "", "verify"), run(t, "", append(remote, "verify")...)
+	if c.code != exitTampered || d.stderr != c.stderr {
+		t.Errorf("verify of a damaged log:\ndirect: exit %d %s\nclient: exit %d %s", d.code, d.stderr, c.code, c.stderr)
 	}
 }
 

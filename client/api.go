@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -65,30 +66,40 @@ func (c *Client) Append(ctx context.Context, records [][]byte) ([]tlog.Appended,
 	if len(records) == 0 {
 		return nil, prov.Errorf(prov.Invalid, "no records to append")
 	}
+	// JSON Lines, so that the server names a bad record; a JSON array if a
+	// record spans lines, which keeps its bytes exactly too.
 	var body bytes.Buffer
-	idempotent := true
+	idempotent, multiline := true, false
 	for _, r := range records {
-		r = bytes.TrimSpace(r)
-		if bytes.IndexByte(r, '\n') >= 0 {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, r); err != nil {
-				return nil, prov.Errorf(prov.Invalid, "a record is not JSON: %v", err)
-			}
-			r = buf.Bytes()
-		}
 		var id struct {
 			ID string `json:"id"`
 		}
 		if json.Unmarshal(r, &id) != nil || id.ID == "" {
 			idempotent = false
 		}
-		body.Write(r)
-		body.WriteByte('\n')
+		multiline = multiline || bytes.IndexByte(bytes.TrimSpace(r), '\n') >= 0
+	}
+	contentType := "application/jsonl"
+	if multiline {
+		contentType = "application/json"
+		body.WriteByte('[')
+	}
+	for i, r := range records {
+		if multiline && i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(bytes.TrimSpace(r))
+		if !multiline {
+			body.WriteByte('\n')
+		}
+	}
+	if multiline {
+		body.WriteByte(']')
 	}
 	var out struct {
 		Records []tlog.Appended `json:"records"`
 	}
-	err := c.call(ctx, request{method: "POST", path: "/api/v1/records", body: body.Bytes(), contentType: "application/jsonl", idempotent: idempotent}, &out)
+	err := c.call(ctx, request{method: "POST", path: "/api/v1/records", body: body.Bytes(), contentType: contentType, idempotent: idempotent}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -121,29 +132,42 @@ func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int6
 	if to >= 0 {
 		q.Set("to", strconv.FormatInt(to, 10))
 	}
-	next := from
-	return c.lines(ctx, request{method: "GET", path: "/api/v1/records", query: q, idempotent: true, stream: true}, func(line []byte) error {
+	resp, done, err := c.do(ctx, request{method: "GET", path: "/api/v1/records", query: q, idempotent: true, stream: true})
+	if err != nil {
+		return err
+	}
+	defer done()
+	defer resp.Body.Close()
+	// A JSON decoder, not lines: a record's bytes may span lines.
+	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
+	for next := from; ; next++ {
 		var e struct {
-			Index    *int64          `json:"index"`
-			Record   json.RawMessage `json:"record"`
-			Envelope json.RawMessage `json:"envelope"` // a signed record's stored bytes; record is its payload
-			Error    string          `json:"error"`
+			Index  *int64          `json:"index"`
+			Record json.RawMessage `json:"record"`
+			Error  string          `json:"error"`
 		}
-		if err := json.Unmarshal(line, &e); err != nil || e.Index == nil || len(e.Record) == 0 {
-			if e.Error != "" {
-				return prov.Errorf(prov.Unavailable, "the server stopped the log after index %d: %s", next-1, e.Error)
+		err := dec.Decode(&e)
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			var se *json.SyntaxError
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &se) || errors.As(err, &te) {
+				return prov.Errorf(prov.Internal, "the server sent something that is not a stream of {\"index\":…,\"record\":…} after index %d: %v", next-1, err)
 			}
-			return prov.Errorf(prov.Internal, "the server sent a line that is not {\"index\":…,\"record\":…}: %.80q", line)
-		}
-		if *e.Index != next {
+			return c.readErr(ctx, "the log", err)
+		case e.Error != "":
+			return prov.Errorf(prov.Unavailable, "the server stopped the log after index %d: %s", next-1, e.Error)
+		case e.Index == nil || len(e.Record) == 0:
+			return prov.Errorf(prov.Internal, "the server sent an object that is not {\"index\":…,\"record\":…} after index %d", next-1)
+		case *e.Index != next:
 			return prov.Errorf(prov.Internal, "the server sent record %d where %d was due", *e.Index, next)
 		}
-		next++
-		if len(e.Envelope) > 0 {
-			return fn(*e.Index, e.Envelope)
+		if err := fn(next, e.Record); err != nil {
+			return err
 		}
-		return fn(*e.Index, e.Record)
-	})
+	}
 }
 
 // lines streams an answer line by line to fn; blank lines are skipped.

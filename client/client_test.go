@@ -156,6 +156,13 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || !res[0].Duplicate || res[0].Index != 0 || res[1].Index != 2 {
 		t.Fatalf("append with a retried event: %v %v", res, err)
 	}
+	// A record that spans lines is stored with its bytes exactly.
+	pretty := bytes.Replace(record(9, "ev-9"), []byte(`,"agent"`), []byte(",\n  \"agent\""), 1)
+	if res, err := admin.Append(ctx, [][]byte{record(8, ""), pretty}); err != nil || res[1].Index != 4 {
+		t.Fatalf("append of a record over two lines: %v %v", res, err)
+	} else if e, err := f.log.Get(ctx, 4); err != nil || !bytes.Equal(e.Data, pretty) {
+		t.Errorf("stored %q, want %q (%v)", e.Data, pretty, err)
+	}
 	// A record is refused with its position; nothing is appended.
 	_, err = admin.Append(ctx, [][]byte{record(3, ""), []byte(`{"type":"change"}`)})
 	var ce *client.Error
@@ -172,12 +179,12 @@ func TestRoundTrip(t *testing.T) {
 	var got []int64
 	err = read.Entries(ctx, 1, -1, func(i int64, rec []byte) error {
 		got = append(got, i)
-		if want := record(int(i), ""); i > 0 && !bytes.Equal(rec, want) {
-			t.Errorf("entry %d: %s, want %s", i, rec, want)
+		if want, _ := f.log.Get(ctx, i); !bytes.Equal(rec, want.Data) {
+			t.Errorf("entry %d: %s, want %s", i, rec, want.Data)
 		}
 		return nil
 	})
-	if err != nil || fmt.Sprint(got) != "[1 2]" {
+	if err != nil || fmt.Sprint(got) != "[1 2 3 4]" {
 		t.Errorf("entries: %v %v", got, err)
 	}
 	v, k, err := read.ServerKey(ctx)
@@ -185,10 +192,10 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("key: %v %v", k, err)
 	}
 	cp, err := read.VerifiedCheckpoint(ctx, v)
-	if err != nil || cp.Size != 3 {
+	if err != nil || cp.Size != 5 {
 		t.Fatalf("checkpoint: %v %v", cp, err)
 	}
-	for size := int64(0); size <= 3; size++ {
+	for size := int64(0); size <= 5; size++ {
 		for i := range max(size, 1) {
 			if size > 0 && i >= size {
 				continue
@@ -197,12 +204,12 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("inclusion of %d in %d: %v", i, size, err)
 			}
 		}
-		if _, _, err := read.ProveConsistency(ctx, v, size, 3); err != nil {
-			t.Errorf("consistency %d→3: %v", size, err)
+		if _, _, err := read.ProveConsistency(ctx, v, size, 5); err != nil {
+			t.Errorf("consistency %d→5: %v", size, err)
 		}
 	}
 	vr, err := admin.Verify(ctx, client.VerifyRequest{Checkpoint: cp.Note})
-	if err != nil || !vr.OK || vr.Report.Size != 3 || vr.Report.Saved == nil {
+	if err != nil || !vr.OK || vr.Report.Size != 5 || vr.Report.Saved == nil {
 		t.Errorf("verify: %+v %v", vr, err)
 	}
 	var st capture.Status
@@ -384,7 +391,8 @@ func TestStreamsEndVisibly(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{"{\"index\":0,\"record\":{}}\n{\"error\":\"the store went away\"}\n", "the store went away"},
 		{"{\"index\":0,\"record\":{}}\n{\"index\":2,\"record\":{}}\n", "record 2 where 1 was due"},
-		{"<html>", "not {\"index\""},
+		{"<html>", "not a stream of {\"index\""},
+		{"[1,2]", "not a stream of {\"index\""},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, c.body) }))
 		cl, _ := client.New(srv.URL, "", nil)

@@ -125,14 +125,25 @@ func (c *Client) Get(ctx context.Context, index int64) ([]byte, error) {
 }
 
 // Entries calls fn for each record with from <= index < to, in order, with
-// its exact bytes; to < 0 means up to the end of the log. The records are
-// streamed: fn may be called before the last one is sent.
+// its exact bytes; to < 0 means up to the end of the log, and a range
+// beyond the end holds no record. The records are streamed: fn may be
+// called before the last one is sent.
 func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int64, record []byte) error) error {
 	q := url.Values{"from": {strconv.FormatInt(from, 10)}}
 	if to >= 0 {
 		q.Set("to", strconv.FormatInt(to, 10))
 	}
+	if to >= 0 && from >= to {
+		return nil
+	}
 	resp, done, err := c.do(ctx, request{method: "GET", path: "/api/v1/records", query: q, idempotent: true, stream: true})
+	var ce *Error
+	if errors.As(err, &ce) && ce.Status == 400 && to < 0 {
+		// The server refuses a start beyond its end; that is no record.
+		if h, herr := c.Health(ctx); herr == nil && from >= h.Size {
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -454,7 +454,11 @@ func (m *Main) remoteVerify(ctx context.Context, checkpointFile, verifier string
 	rep := res.Report
 	var verr error
 	if res.Problem != "" || rep.Problem != nil {
-		verr = prov.Errorf(prov.Tampered, "%s", res.Problem)
+		msg := res.Problem
+		if msg == "" {
+			msg = rep.Problem.Detail
+		}
+		verr = prov.Errorf(prov.Tampered, "%s", msg)
 	}
 	// What the server says is checked here as far as possible.
 	if verr == nil && !noCheckpoint {

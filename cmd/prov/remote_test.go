@@ -184,6 +184,7 @@ func TestClientModeSameOutput(t *testing.T) {
 		revert := []string{"revert", "--activity", "migration:0042", "--reason", "test", "--id", "revert:test"}
 		for _, args := range [][]string{
 			{"log"}, {"--json", "log"}, {"log", "--from", "2", "--to", "4"}, {"--json", "log", "--from", "1", "--to", "99"},
+			{"log", "--from", "99"}, {"log", "--from", "3", "--to", "1"},
 			{"get", "1"}, {"--json", "get", "3"},
 			{"key"}, {"--json", "key"},
 			{"checkpoint"},

@@ -121,6 +121,7 @@ const (
 	TolerateRunIDNotUUID    = "runId is not a UUID"                        // compatibility-tests simple_run_event: "run_id"
 	TolerateFacetBase       = "facet without _producer or _schemaURL"
 	TolerateJobEventVersion = "JobEvent under a schemaURL older than 2-0-0"
+	TolerateNoColumnMetrics = "dataQualityMetrics without columnMetrics" // Marquez's own test events
 )
 
 // FieldError is an event refused because of one field: Path is its JSON
@@ -482,6 +483,9 @@ func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
 		if r.ParentRun == "" || len(r.ParentRun) > maxNameLen {
 			return nil, fieldErr(pp+".run.runId", "want a run id of 1 to %d bytes", maxNameLen)
 		}
+		if !uuidRE.MatchString(r.ParentRun) {
+			d.tolerate(pp+".run.runId", TolerateRunIDNotUUID)
+		}
 		if r.ParentJob, err = d.job(pp+".job", pm["job"], true); err != nil {
 			return nil, err
 		}
@@ -512,6 +516,13 @@ func (d *decoder) job(path string, raw json.RawMessage, required bool) (*Job, er
 		fm, _ := d.object("", f)
 		if j.CodeVersion, err = d.str(path+".facets.sourceCodeLocation.version", fm["version"], false); err != nil {
 			return nil, err
+		}
+		u, err := d.str(path+".facets.sourceCodeLocation.url", fm["url"], false)
+		if err != nil {
+			return nil, err
+		}
+		if u != "" {
+			d.uri(path+".facets.sourceCodeLocation.url", u)
 		}
 		if len(j.CodeVersion) > maxNameLen {
 			return nil, fieldErr(path+".facets.sourceCodeLocation.version", "too long (%d bytes, at most %d)", len(j.CodeVersion), maxNameLen)
@@ -597,6 +608,9 @@ func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Da
 			return ds, err
 		}
 		ds.Source = uri
+		if uri != "" {
+			d.uri(fp+"dataSource.uri", uri)
+		}
 		if uri == "" {
 			ds.Source = name
 		}
@@ -617,6 +631,9 @@ func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Da
 			continue
 		}
 		fm, _ := d.object("", f)
+		if s.facet == "dataQualityMetrics" && fm["columnMetrics"] == nil {
+			d.tolerate(iop+s.facet, TolerateNoColumnMetrics)
+		}
 		rows, err := d.integer(iop+s.facet+"."+s.rows, fm[s.rows])
 		if err != nil {
 			return ds, err

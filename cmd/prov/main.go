@@ -161,6 +161,7 @@ func (m *Main) command() *cobra.Command {
 		m.captureCommand(), m.sequenceCommand(), m.runCommand(),
 		m.blameCommand(), m.historyCommand(), m.activitiesCommand(), m.findCommand(), m.fixCommand(), m.revertCommand(),
 		m.serveCommand(), m.tokenCommand(), m.agentCommand(), m.signCommand())
+	root.AddCommand(m.ingestCommand(), m.diffRunsCommand()) // OpenLineage
 	return root
 }
 

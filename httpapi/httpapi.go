@@ -27,6 +27,7 @@ import (
 	"github.com/prov-dev/prov/auth"
 	"github.com/prov-dev/prov/capture"
 	"github.com/prov-dev/prov/investigate"
+	"github.com/prov-dev/prov/openlineage"
 	"github.com/prov-dev/prov/tlog"
 )
 
@@ -107,6 +108,8 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/proofs/inclusion", s.endpoint("proof", audit, s.inclusion))
 	m.Handle("GET /api/v1/proofs/consistency", s.endpoint("proof", audit, s.consistency))
 	m.Handle("POST /api/v1/verify", s.endpoint("verify", []string{auth.Audit}, s.verify))
+	m.Handle("POST /api/v1/lineage", s.endpoint("lineage", ingest, s.ingestLineage))
+	m.Handle("GET /api/v1/lineage/runs/{id}", s.endpoint("lineage run", read, s.lineageRun))
 	if s.c.Capture != nil {
 		m.Handle("GET /api/v1/capture/status", s.endpoint("capture status", read, s.captureStatus))
 	}
@@ -212,7 +215,8 @@ type Problem struct {
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
-	Line   int    `json:"line,omitempty"` // the 1-based record of the input at fault, for appends
+	Line   int    `json:"line,omitempty"`  // the 1-based record of the input at fault, for appends
+	Field  string `json:"field,omitempty"` // the JSON path of the field at fault in that record or event
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, kind, detail string) {
@@ -233,13 +237,23 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fb forbidden
 	var mb *http.MaxBytesError
 	var re *tlog.RecordError
+	var fe *openlineage.FieldError
+	var se *openlineage.SizeError
 	p := Problem{Detail: err.Error()}
+	if errors.As(err, &fe) {
+		p.Field = fe.Path
+	}
 	switch {
 	case errors.As(err, &fb):
 		p.Status, p.Type = http.StatusForbidden, "forbidden"
 	case errors.As(err, &mb):
 		p.Status, p.Type = http.StatusRequestEntityTooLarge, "too-large"
 		p.Detail = fmt.Sprintf("the request body is over the limit of %d bytes: send fewer records per request", mb.Limit)
+	case errors.As(err, &se):
+		p.Status, p.Type = http.StatusRequestEntityTooLarge, "too-large"
+		if errors.As(err, &re) {
+			p.Line = re.N + 1
+		}
 	default:
 		if errors.As(err, &re) {
 			p.Line = re.N + 1

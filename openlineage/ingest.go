@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/tlog"
@@ -30,7 +31,8 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 		max = prov.DefaultMaxRecordBytes
 	}
 	if len(raw) > max {
-		return nil, prov.Entry{}, prov.Errorf(prov.Invalid, "OpenLineage event is %d bytes, over the limit of %d bytes: send smaller events (fewer facets, or split the inputs and outputs), or raise the limit (--max-record-bytes)", len(raw), max)
+		return nil, prov.Entry{}, &prov.Error{Kind: prov.Invalid, Err: &SizeError{Size: len(raw), Limit: max},
+			Message: fmt.Sprintf("OpenLineage event is %d bytes, over the limit of %d bytes: send smaller events (fewer facets, or split the inputs and outputs), or raise the limit (--max-record-bytes)", len(raw), max)}
 	}
 	ev, err := Decode(raw)
 	if err != nil {
@@ -43,7 +45,8 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 	entry, err := l.Prepare(rec)
 	if err != nil {
 		if prov.IsKind(err, prov.Invalid) && len(rec) > max {
-			return nil, prov.Entry{}, prov.Errorf(prov.Invalid, "OpenLineage event of %d bytes makes a record of %d bytes (the event and its PROV mapping), over the limit of %d bytes: send smaller events, or raise the limit (--max-record-bytes)", len(raw), len(rec), max)
+			return nil, prov.Entry{}, &prov.Error{Kind: prov.Invalid, Err: &SizeError{Size: len(rec), Limit: max},
+				Message: fmt.Sprintf("OpenLineage event of %d bytes makes a record of %d bytes (the event and its PROV mapping), over the limit of %d bytes: send smaller events, or raise the limit (--max-record-bytes)", len(raw), len(rec), max)}
 		}
 		return nil, prov.Entry{}, prov.Errorf(prov.KindOf(err), "OpenLineage event: its record is refused: %v", err)
 	}
@@ -57,27 +60,50 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 // *tlog.RecordError naming it, and nothing is appended. l must have the
 // lineage Indexer of its store.
 func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error) {
+	entries, res, err := PrepareAll(l, events)
+	if err != nil {
+		return nil, err
+	}
+	out, err := l.AppendEntriesIdempotent(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	return Appended(res, out), nil
+}
+
+// PrepareAll runs Prepare on every event: their entries, to append
+// idempotently (tlog.Log.AppendEntriesIdempotent, tlog.Batcher), and their
+// results so far. A refused event is a *tlog.RecordError naming it.
+func PrepareAll(l *tlog.Log, events [][]byte) ([]prov.Entry, []Result, error) {
 	if len(events) == 0 {
-		return nil, prov.Errorf(prov.Invalid, "no OpenLineage event to ingest")
+		return nil, nil, prov.Errorf(prov.Invalid, "no OpenLineage event to ingest")
 	}
 	res := make([]Result, len(events))
 	entries := make([]prov.Entry, len(events))
 	for i, raw := range events {
 		ev, entry, err := Prepare(l, raw)
 		if err != nil {
-			return nil, &tlog.RecordError{N: i, Err: err}
+			return nil, nil, &tlog.RecordError{N: i, Err: err}
 		}
 		entries[i] = entry
 		res[i] = Result{Kind: ev.Kind, Tolerated: ev.Tolerated, Cycles: cycles(ev)}
 	}
-	out, err := l.AppendEntriesIdempotent(ctx, entries)
-	if err != nil {
-		return nil, err
-	}
+	return entries, res, nil
+}
+
+// Appended completes PrepareAll's results with where the events are.
+func Appended(res []Result, out []tlog.Appended) []Result {
 	for i, a := range out {
 		res[i].Index, res[i].Duplicate = a.Index, a.Duplicate
 	}
-	return res, nil
+	return res
+}
+
+// SizeError is an event over the record limit.
+type SizeError struct{ Size, Limit int }
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("%d bytes, over the limit of %d bytes", e.Size, e.Limit)
 }
 
 // cycles returns the datasets an event lists both as input and output.

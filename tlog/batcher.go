@@ -55,6 +55,11 @@ func (b *Batcher) Append(ctx context.Context, records [][]byte) ([]Appended, err
 	if err != nil {
 		return nil, err
 	}
+	return b.AppendEntries(ctx, entries)
+}
+
+// AppendEntries is Append for entries prepared already (Log.Prepare).
+func (b *Batcher) AppendEntries(ctx context.Context, entries []prov.Entry) ([]Appended, error) {
 	if err := checkKeyAuthority(ctx, entries); err != nil {
 		return nil, err // the group's transaction does not carry ctx
 	}

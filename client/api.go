@@ -55,7 +55,8 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, err
 }
 
-// Append appends records (JSON objects, as prov.ParseRecord takes them) in
+// Append appends records (JSON objects, as prov.ParseRecord takes them, or
+// DSSE envelopes of them signed with an agent's key) in
 // one transaction and returns where each is in the log, in order. A record
 // whose event id (its "id") the log holds already with the same bytes is
 // not appended again: its result is the original index, marked Duplicate.
@@ -74,7 +75,7 @@ func (c *Client) Append(ctx context.Context, records [][]byte) ([]tlog.Appended,
 		var id struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(r, &id) != nil || id.ID == "" {
+		if rec, _, err := prov.RecordBytes(bytes.TrimSpace(r)); err != nil || json.Unmarshal(rec, &id) != nil || id.ID == "" {
 			idempotent = false
 		}
 		multiline = multiline || bytes.IndexByte(bytes.TrimSpace(r), '\n') >= 0
@@ -125,7 +126,7 @@ func (c *Client) Get(ctx context.Context, index int64) ([]byte, error) {
 }
 
 // Entries calls fn for each record with from <= index < to, in order, with
-// its exact bytes; to < 0 means up to the end of the log, and a range
+// its exact bytes as stored (a signed record's DSSE envelope); to < 0 means up to the end of the log, and a range
 // beyond the end holds no record. The records are streamed: fn may be
 // called before the last one is sent.
 func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int64, record []byte) error) error {
@@ -153,9 +154,10 @@ func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int6
 	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
 	for next := from; ; next++ {
 		var e struct {
-			Index  *int64          `json:"index"`
-			Record json.RawMessage `json:"record"`
-			Error  string          `json:"error"`
+			Index    *int64          `json:"index"`
+			Record   json.RawMessage `json:"record"`
+			Envelope json.RawMessage `json:"envelope"` // a signed record as stored; Record is its payload
+			Error    string          `json:"error"`
 		}
 		err := dec.Decode(&e)
 		switch {
@@ -175,7 +177,11 @@ func (c *Client) Entries(ctx context.Context, from, to int64, fn func(index int6
 		case *e.Index != next:
 			return prov.Errorf(prov.Internal, "the server sent record %d where %d was due", *e.Index, next)
 		}
-		if err := fn(next, e.Record); err != nil {
+		stored := e.Record
+		if len(e.Envelope) > 0 {
+			stored = e.Envelope
+		}
+		if err := fn(next, stored); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,7 @@ var clientCommands = map[string]bool{
 	"prov proof inclusion": true, "prov proof consistency": true, "prov verify": true,
 	"prov capture status": true, "prov blame": true, "prov history": true, "prov activities": true,
 	"prov find": true, "prov fix": true, "prov revert": true,
+	"prov sign": true, // needs neither a database nor a server
 }
 
 func (m *Main) clientFlags(f *pflag.FlagSet) {
@@ -297,9 +299,9 @@ func (m *Main) remoteAppend(ctx context.Context, in io.Reader, batch int) error 
 		if err != nil {
 			return failed(n, err)
 		}
-		// Checked here as the server would, so that a bad line is named
-		// before anything is sent.
-		if _, err := prov.ParseEntry(line); err != nil { // a record, or a signed one's envelope
+		// Checked here as the server would (but for signatures), so that a
+		// bad line is named before anything is sent.
+		if err := checkRecord(line); err != nil {
 			return failed(n, err)
 		}
 		raw = append(raw, line)
@@ -317,6 +319,25 @@ func (m *Main) remoteAppend(ctx context.Context, in io.Reader, batch int) error 
 		return prov.Errorf(prov.Invalid, "no records in the input: want one JSON object per line")
 	}
 	return nil // the server signs checkpoints itself
+}
+
+// checkRecord checks a record, plain or in a DSSE envelope, as
+// tlog.Log.Prepare does; the signature is the server's to check.
+func checkRecord(line []byte) error {
+	rec, env, err := prov.RecordBytes(bytes.Trim(line, " \t\r\n"))
+	if err != nil {
+		return err
+	}
+	r, err := prov.ParseRecord(rec)
+	switch {
+	case err != nil && env != nil:
+		return prov.Errorf(prov.KindOf(err), "the envelope's payload: %v", err)
+	case err != nil:
+		return err
+	case env != nil && r.Agent == nil:
+		return prov.Errorf(prov.Invalid, `a signed record must name its agent (field "agent"): the keys that sign it are that agent's`)
+	}
+	return nil
 }
 
 // recordPrefix is tlog.RecordError's "record N: ", replaced by the line.

@@ -158,6 +158,17 @@ func TestClientModeSameOutput(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, newLog func(t *testing.T) *testLog) {
 		l := newLog(t)
 		table := seedCapture(t, l)
+		// A signed record (a DSSE envelope) beside the plain ones.
+		agentKey := filepath.Join(t.TempDir(), "agent.pem")
+		if r := l.run(t, "", "agent", "key", "add", "--agent", "svc:test", "--generate", "--out", agentKey); r.code != 0 {
+			t.Fatalf("agent key add: %s", r.stderr)
+		}
+		if r := l.run(t, sign(t, agentKey, record(7)), "append"); r.code != 0 {
+			t.Fatalf("append a signed record: %s", r.stderr)
+		}
+		if r := l.run(t, "", "checkpoint"); r.code != 0 {
+			t.Fatalf("checkpoint: %s", r.stderr)
+		}
 		admin, reader := token(t, l, "admin"), token(t, l, "read")
 		vkey := strings.TrimSpace(l.run(t, "", "key").stdout)
 		s := startServerWith(t, l.args, "--no-sequencer")
@@ -264,6 +275,16 @@ func TestClientModeSameOutput(t *testing.T) {
 		r = run(t, strings.Replace(record(4), `"type"`, `"id":"ev-1","type"`, 1)+"\n", append(remote, "append")...)
 		if r.code != exitError || !strings.Contains(r.stderr, "line 1: event id \"ev-1\" is in the log already") {
 			t.Errorf("reused event id: exit %d %q", r.code, r.stderr)
+		}
+		// A signed record through the server; a forged one is refused.
+		signed := sign(t, agentKey, record(8))
+		if r := run(t, signed, append(remote, "--json", "append")...); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf(`"index":%d`, n+2)) {
+			t.Errorf("append a signed record: exit %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		forged := strings.Replace(sign(t, agentKey, record(9)), `"payload":"`, `"payload":"e`, 1)
+		rc, rd := run(t, forged, append(remote, "append")...), l.run(t, forged, "append")
+		if rc.code != exitError || rc.code != rd.code || rc.stderr != rd.stderr {
+			t.Errorf("a forged envelope: client exit %d %s; direct exit %d %s", rc.code, rc.stderr, rd.code, rd.stderr)
 		}
 		time.Sleep(200 * time.Millisecond) // the server signs a checkpoint
 		check("--json", "log", "--from", fmt.Sprint(n-1))

@@ -472,3 +472,29 @@ func (c *Client) Revert(ctx context.Context, rr RevertRequest, out any) error {
 
 // String describes the client without its token.
 func (c *Client) String() string { return fmt.Sprintf("prov client of %s", c.base.Redacted()) }
+
+// IngestLineage appends OpenLineage events (each one event's JSON, stored
+// byte for byte in a lineage record) in one transaction and decodes the
+// results into out: {"events": []openlineage.Result}, in order. An event the
+// log holds already is not appended again, so the request is retried like
+// a read. A refused event is an *Error whose Line is its 1-based position.
+func (c *Client) IngestLineage(ctx context.Context, events [][]byte, out any) error {
+	if len(events) == 0 {
+		return prov.Errorf(prov.Invalid, "no events to ingest")
+	}
+	body := []byte{'['}
+	for i, e := range events {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, bytes.TrimSpace(e)...)
+	}
+	body = append(body, ']')
+	return c.call(ctx, request{method: "POST", path: "/api/v1/lineage", body: body, contentType: "application/json", idempotent: true}, out)
+}
+
+// LineageRun decodes an OpenLineage run, as its events describe it, into
+// out (an *openlineage.RunInfo).
+func (c *Client) LineageRun(ctx context.Context, runID string, out any) error {
+	return c.call(ctx, request{method: "GET", path: "/api/v1/lineage/runs/" + url.PathEscape(runID), idempotent: true}, out)
+}

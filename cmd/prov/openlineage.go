@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -55,18 +56,26 @@ checkpoint if the key is at hand.`,
 			if err != nil {
 				return err
 			}
-			l, closeLog, err := m.openLog(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			res, err := openlineage.Ingest(ctx, l, events)
-			if err != nil {
-				var re *tlog.RecordError
-				if errors.As(err, &re) {
-					return prov.Errorf(prov.KindOf(re.Err), "line %d: %v (nothing was ingested)", lines[re.N], re.Err)
+			var l *tlog.Log // nil through a server, which signs checkpoints itself
+			var res []openlineage.Result
+			if m.client != nil {
+				if res, err = m.remoteIngestLineage(ctx, events, lines); err != nil {
+					return err
 				}
-				return err
+			} else {
+				var closeLog func()
+				if l, closeLog, err = m.openLog(ctx, false); err != nil {
+					return err
+				}
+				defer closeLog()
+				res, err = openlineage.Ingest(ctx, l, events)
+				if err != nil {
+					var re *tlog.RecordError
+					if errors.As(err, &re) {
+						return prov.Errorf(prov.KindOf(re.Err), "line %d: %v (nothing was ingested)", lines[re.N], re.Err)
+					}
+					return err
+				}
 			}
 			fresh, kinds, tolerated, cycles := 0, map[openlineage.Kind]int{}, 0, 0
 			for _, r := range res {
@@ -101,7 +110,7 @@ checkpoint if the key is at hand.`,
 					}
 				}
 			}
-			if noCheckpoint || fresh == 0 {
+			if noCheckpoint || fresh == 0 || l == nil {
 				return nil
 			}
 			if _, _, err := l.Checkpoint(ctx); err != nil {
@@ -132,16 +141,22 @@ differs is shown unless --all; --json gives both runs and every aspect.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			l, closeLog, err := m.openLog(ctx, false)
+			load := m.remoteLineageRun
+			if m.client == nil {
+				l, closeLog, err := m.openLog(ctx, false)
+				if err != nil {
+					return err
+				}
+				defer closeLog()
+				load = func(ctx context.Context, id string) (*openlineage.RunInfo, error) {
+					return openlineage.LoadRun(ctx, l, id)
+				}
+			}
+			a, err := load(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			defer closeLog()
-			a, err := openlineage.LoadRun(ctx, l, args[0])
-			if err != nil {
-				return err
-			}
-			b, err := openlineage.LoadRun(ctx, l, args[1])
+			b, err := load(ctx, args[1])
 			if err != nil {
 				return err
 			}

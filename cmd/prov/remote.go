@@ -24,6 +24,7 @@ import (
 	"github.com/prov-dev/prov/capture"
 	"github.com/prov-dev/prov/client"
 	"github.com/prov-dev/prov/investigate"
+	"github.com/prov-dev/prov/openlineage"
 	"github.com/prov-dev/prov/tlog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -37,6 +38,7 @@ var clientCommands = map[string]bool{
 	"prov proof inclusion": true, "prov proof consistency": true, "prov verify": true,
 	"prov capture status": true, "prov blame": true, "prov history": true, "prov activities": true,
 	"prov find": true, "prov fix": true, "prov revert": true,
+	"prov ingest openlineage": true, "prov diff-runs": true,
 	"prov sign": true, // needs neither a database nor a server
 }
 
@@ -621,4 +623,30 @@ func noBy(cmd *cobra.Command, m *Main) error {
 		return usageError{fmt.Errorf("--by: through a server, a repair is attributed to your token (agent token:ID); drop --by")}
 	}
 	return nil
+}
+
+func (m *Main) remoteIngestLineage(ctx context.Context, events [][]byte, lines []int) ([]openlineage.Result, error) {
+	var out struct {
+		Events []openlineage.Result `json:"events"`
+	}
+	err := m.client.IngestLineage(ctx, events, &out)
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Line > 0 && ce.Line <= len(lines) {
+		return nil, prov.Errorf(ce.Kind, "line %d: %s (nothing was ingested)", lines[ce.Line-1], recordPrefix.ReplaceAllString(ce.Detail, ""))
+	}
+	if err != nil {
+		return nil, m.remoteErr(err)
+	}
+	if len(out.Events) != len(events) {
+		return nil, prov.Errorf(prov.Internal, "the server answered for %d events of %d", len(out.Events), len(events))
+	}
+	return out.Events, nil
+}
+
+func (m *Main) remoteLineageRun(ctx context.Context, id string) (*openlineage.RunInfo, error) {
+	var r openlineage.RunInfo
+	if err := m.client.LineageRun(ctx, id, &r); err != nil {
+		return nil, m.remoteErr(err)
+	}
+	return &r, nil
 }

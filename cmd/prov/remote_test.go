@@ -166,6 +166,13 @@ func TestClientModeSameOutput(t *testing.T) {
 		if r := l.run(t, sign(t, agentKey, record(7)), "append"); r.code != 0 {
 			t.Fatalf("append a signed record: %s", r.stderr)
 		}
+		// Two OpenLineage runs, to diff.
+		const runA, runB = "0195a000-0000-7000-8000-0000000000a1", "0195a000-0000-7000-8000-0000000000b1"
+		ol := olEvent(runA, "daily", "START", "2026-03-01T10:00:00Z") + "\n" + olEvent(runA, "daily", "COMPLETE", "2026-03-01T10:05:00Z") + "\n" +
+			olEvent(runB, "daily", "START", "2026-03-02T10:00:00Z") + "\n" + olEvent(runB, "daily", "FAIL", "2026-03-02T10:09:00Z") + "\n"
+		if r := l.run(t, ol, "ingest", "openlineage"); r.code != 0 {
+			t.Fatalf("ingest: %s", r.stderr)
+		}
 		if r := l.run(t, "", "checkpoint"); r.code != 0 {
 			t.Fatalf("checkpoint: %s", r.stderr)
 		}
@@ -211,7 +218,9 @@ func TestClientModeSameOutput(t *testing.T) {
 			{"find", "--table", table, "--since", "2000-01-01", "--not-activity", "request:7", "--format", "ids"},
 			{"find", "--table", table, "--activity", "nobody"},
 			fix, append([]string{"--json"}, fix...), revert, append([]string{"--json"}, revert...),
+			{"diff-runs", runA, runB}, {"diff-runs", "--all", runA, runB}, {"--json", "diff-runs", runA, runB},
 			// Errors: the same message and exit code.
+			{"diff-runs", runA, "0195a000-0000-7000-8000-0000000000ff"},
 			{"get", "99"}, {"--json", "get", "99"}, {"get", "x"},
 			{"blame", table, "99"}, {"history", "nosuch", "1"},
 			{"find", "--table", "nosuch"}, {"find", "--table", table, "--since", "bogus"}, {"find", "--table", table, "--format", "xml"},
@@ -285,6 +294,15 @@ func TestClientModeSameOutput(t *testing.T) {
 		rc, rd := run(t, forged, append(remote, "append")...), l.run(t, forged, "append")
 		if rc.code != exitError || rc.code != rd.code || rc.stderr != rd.stderr {
 			t.Errorf("a forged envelope: client exit %d %s; direct exit %d %s", rc.code, rc.stderr, rd.code, rd.stderr)
+		}
+		// OpenLineage events through the server: the same report as directly.
+		e1 := olEvent("0195a000-0000-7000-8000-0000000000c1", "x", "START", "2026-03-03T10:00:00Z") + "\n"
+		e2 := olEvent("0195a000-0000-7000-8000-0000000000c2", "x", "START", "2026-03-03T11:00:00Z") + "\n"
+		for _, c := range []struct{ client, direct string }{{e1, e2}, {e2, e1}, {e1 + strings.Replace(e2, `"name":"x"`, `"name":7`, 1), e2 + strings.Replace(e1, `"name":"x"`, `"name":7`, 1)}} {
+			rc, rd := run(t, c.client, append(remote, "ingest", "openlineage")...), l.run(t, c.direct, "ingest", "openlineage")
+			if rc.code != rd.code || rc.stdout != rd.stdout || rc.stderr != rd.stderr {
+				t.Errorf("ingest openlineage:\nclient: exit %d %s %s\ndirect: exit %d %s %s", rc.code, rc.stdout, rc.stderr, rd.code, rd.stdout, rd.stderr)
+			}
 		}
 		time.Sleep(200 * time.Millisecond) // the server signs a checkpoint
 		check("--json", "log", "--from", fmt.Sprint(n-1))

@@ -555,3 +555,28 @@ func cyclic(c *csr, n int) []int32 {
 	}
 	return comp
 }
+
+// RunsOf returns the runs of a job, by id.
+func (g *Graph) RunsOf(job NodeID) []Run {
+	j, ok := g.ids[job]
+	if !ok {
+		return nil
+	}
+	x := g.index()
+	var out []Run
+	for _, r := range x.runsOf[j] {
+		out = append(out, *g.runs[r])
+	}
+	slices.SortFunc(out, func(a, b Run) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// KindOf returns the kind of a known node (KindDataset, KindJob, KindRun),
+// or "" for an unknown one.
+func (g *Graph) KindOf(id NodeID) string {
+	i, ok := g.ids[id]
+	if !ok {
+		return ""
+	}
+	return g.nodes[i].kind.String()
+}

@@ -161,7 +161,8 @@ func (m *Main) command() *cobra.Command {
 		m.captureCommand(), m.sequenceCommand(), m.runCommand(),
 		m.blameCommand(), m.historyCommand(), m.activitiesCommand(), m.findCommand(), m.fixCommand(), m.revertCommand(),
 		m.serveCommand(), m.tokenCommand(), m.agentCommand(), m.signCommand())
-	root.AddCommand(m.ingestCommand(), m.diffRunsCommand()) // OpenLineage
+	root.AddCommand(m.ingestCommand(), m.diffRunsCommand())                                          // OpenLineage
+	root.AddCommand(m.lineageCommand(), m.impactCommand(), m.quarantineCommand(), m.exportCommand()) // lineage queries
 	return root
 }
 

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prov-dev/prov/openlineage"
+)
+
+// airflowEvents are the events of a real Airflow run (OpenLineage
+// compatibility tests), in order: BQ.upload reads gs://mock-bucket:test.csv
+// and copied.csv and writes bigquery:mock-project.test.upload, BQ.copy
+// copies it to …upload_cp, BQ.download writes gs://mock-bucket:result.csv;
+// a GCS hook DAG moves other files.
+func airflowEvents(t *testing.T) [][]byte {
+	dir := filepath.Join("..", "..", "..", "shared", "external", "openlineage", "events", "compatibility-tests", "consumer", "scenarios", "airflow", "events")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("PROV_REQUIRE_SERVICES=1 but the OpenLineage corpus is absent at %s", dir)
+		}
+		t.Skipf("no OpenLineage corpus at %s", dir)
+	}
+	sort.Strings(files)
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// lineageLog is a SQLite log holding the Airflow events.
+func lineageLog(t *testing.T) []string {
+	dir := t.TempDir()
+	args := []string{"--db", filepath.Join(dir, "prov.db")}
+	if r := run(t, "", append(args, "init", "--origin", "test.example/lineage")...); r.code != 0 {
+		t.Fatalf("init: %d %s", r.code, r.stderr)
+	}
+	m := &Main{Getenv: func(string) string { return "" }, DB: args[1], MaxRecordBytes: 1 << 20}
+	ctx := context.Background()
+	l, done, err := m.openLog(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if _, err := openlineage.Ingest(ctx, l, airflowEvents(t)); err != nil {
+		t.Fatal(err)
+	}
+	return args
+}
+
+func TestLineageCLI(t *testing.T) {
+	base := lineageLog(t)
+	prov := func(args ...string) result {
+		t.Helper()
+		return run(t, "", append(append([]string{}, base...), args...)...)
+	}
+	expect := func(r result, code int, wantOut, wantErr string) {
+		t.Helper()
+		if r.code != code || !strings.Contains(r.stdout, wantOut) || !strings.Contains(r.stderr, wantErr) {
+			t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant stdout with %q, stderr with %q", r.code, code, r.stdout, r.stderr, wantOut, wantErr)
+		}
+	}
+	const result = "dataset:gs://mock-bucket:result.csv"
+	r := prov("lineage", "gs://mock-bucket:result.csv", "--upstream")
+	expect(r, 0, result+"\n└── job:airflow:BQ.download", "")
+	for _, want := range []string{"dataset:bigquery:mock-project.test.upload_cp", "job:airflow:BQ.copy", "job:airflow:BQ.upload", "dataset:gs://mock-bucket:test.csv", "dataset:gs://mock-bucket:copied.csv"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("upstream of result.csv lacks %s:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "uploaded_file") {
+		t.Errorf("upstream of result.csv holds the GCS hook's files:\n%s", r.stdout)
+	}
+	// --namespace/--name, depth, formats.
+	r = prov("lineage", "--namespace", "gs://mock-bucket", "--name", "result.csv", "--upstream", "--depth", "2", "--format", "json")
+	var res struct {
+		Nodes []struct {
+			ID    string `json:"id"`
+			Depth int    `json:"depth"`
+		} `json:"nodes"`
+		Truncated bool `json:"truncated"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res.Nodes) != 3 || !res.Truncated {
+		t.Errorf("depth 2 as JSON: %v %+v\n%s%s", err, res, r.stdout, r.stderr)
+	}
+	expect(prov("lineage", "dataset:gs://mock-bucket:test.csv", "--downstream", "--format", "dot"), 0, `"dataset:gs://mock-bucket:test.csv" -> "job:airflow:BQ.upload";`, "")
+	expect(prov("lineage", "dataset:gs://mock-bucket:test.csv", "--downstream", "--format", "mermaid"), 0, "flowchart LR\n", "")
+	// As of 13:05:30 BQ.upload had written its table; BQ.copy had not run.
+	expect(prov("lineage", "dataset:bigquery:mock-project.test.upload", "--downstream", "--at", "2024-11-26T13:05:30Z"), 0, "dataset:bigquery:mock-project.test.upload\n", "")
+	expect(prov("lineage", "job:airflow:BQ.copy", "--upstream", "--at", "2024-11-26T13:05:30Z"), 1, "", "no node job:airflow:BQ.copy is known")
+	// Bad input: unknown node with suggestions, bad usage, no direction.
+	expect(prov("lineage", "dataset:gs://mock-bucket:reslt.csv", "--upstream"), 1, "", "did you mean dataset:gs://mock-bucket:result.csv or")
+	expect(prov("lineage", "result.csv"), 2, "", "exactly one of --upstream and --downstream")
+	expect(prov("lineage", "result.csv", "--upstream", "--format", "svg"), 1, "", `unknown format "svg"`)
+	expect(prov("lineage", "--upstream"), 2, "", "which node?")
+
+	// Impact: test.csv poisoned from the beginning reaches result.csv; from
+	// after BQ.upload read it (13:05:29), nothing.
+	r = prov("impact", "dataset:gs://mock-bucket:test.csv")
+	expect(r, 0, "4 dataset(s) poisoned:", "")
+	expect(r, 0, result, "")
+	expect(r, 0, "3 job(s) affected:", "")
+	expect(prov("impact", "dataset:gs://mock-bucket:test.csv", "--since", "2024-11-26T13:05:30Z"), 0, "0 run(s) read poisoned data:", "")
+	// The run of BQ.upload poisons what it wrote, and downstream.
+	var imp struct {
+		Datasets []struct{ ID string } `json:"datasets"`
+		Runs     []struct{ ID string } `json:"runs"`
+	}
+	r = prov("impact", "--activity", "01936893-9751-7b3c-8f76-8ac6d0e5f8a3", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &imp); err != nil || len(imp.Datasets) != 3 || len(imp.Runs) != 2 {
+		t.Errorf("impact of BQ.upload's run: %v %+v\n%s%s", err, imp, r.stdout, r.stderr)
+	}
+	expect(prov("impact", "--activity", "01936893-9751-7b3c-8f76-8ac6d0e5f8a4"), 1, "", "did you mean run:01936893-9751-7b3c-8f76-8ac6d0e5f8a3")
+
+	// Quarantine: mark test.csv, result.csv is blocked (exit 3, path),
+	// the GCS hook's files are not; clear it and result.csv passes.
+	expect(prov("quarantine", "check", result), 0, "ok: neither "+result, "")
+	expect(prov("quarantine", "mark", "gs://mock-bucket:test.csv"), 2, "", "--reason is required")
+	expect(prov("quarantine", "mark", "gs://mock-bucket:test.csv", "--reason", "corrupt upload", "--ticket", "INC-7", "--by", "user:alice"), 0, "quarantined dataset:gs://mock-bucket:test.csv (record ", "")
+	expect(prov("quarantine", "mark", "gs://mock-bucket:test.csv", "--reason", "again"), 1, "", "quarantined already")
+	r = prov("quarantine", "check", result)
+	expect(r, 3, "QUARANTINED: "+result+" is downstream of quarantined dataset:gs://mock-bucket:test.csv\n  "+result+"\n  <- job:airflow:BQ.download\n", "")
+	expect(r, 3, "marked by user:alice at ", "")
+	expect(r, 3, "corrupt upload [INC-7]", "")
+	expect(prov("quarantine", "check", "--namespace", "gs://mock-bucket", "--name", "test.csv"), 3, "QUARANTINED: dataset:gs://mock-bucket:test.csv\n", "")
+	expect(prov("quarantine", "check", "gs://mock-bucket:compose_result.txt"), 0, "ok", "")
+	r = prov("quarantine", "check", result, "--json")
+	var chk struct {
+		Quarantined bool     `json:"quarantined"`
+		Path        []string `json:"path"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &chk); err != nil || r.code != 3 || !chk.Quarantined || len(chk.Path) != 7 {
+		t.Errorf("check --json: exit %d %v %+v\n%s", r.code, err, chk, r.stdout)
+	}
+	expect(prov("quarantine", "list"), 0, "dataset:gs://mock-bucket:test.csv  since ", "")
+	expect(prov("quarantine", "check", "dataset:gs://mock-bucket:nope"), 1, "", "no node dataset:gs://mock-bucket:nope is known")
+	expect(prov("quarantine", "clear", result, "--reason", "x"), 1, "", "is not quarantined")
+	expect(prov("quarantine", "clear", "gs://mock-bucket:test.csv", "--reason", "re-uploaded"), 0, "cleared dataset:gs://mock-bucket:test.csv", "")
+	expect(prov("quarantine", "check", result), 0, "ok", "")
+	// The marks are records in the log.
+	expect(prov("log", "--json"), 0, `"type":"quarantine"`, "")
+
+	// Export: the whole log, and the closure of a node, read by python3-prov.
+	r = prov("export", "--format", "prov-json")
+	expect(r, 0, `"prefix"`, "")
+	counts := readProvJSON(t, r.stdout)
+	if counts["activity"] < 8 || counts["used"] < 8 || counts["wasGeneratedBy"] < 6 {
+		t.Errorf("export of the log: python3-prov read %v", counts)
+	}
+	r = prov("export", "--node", "gs://mock-bucket:compose_result.txt")
+	sub := readProvJSON(t, r.stdout)
+	if sub["activity"] == 0 || sub["activity"] >= counts["activity"] {
+		t.Errorf("export --node: %v, whole log %v", sub, counts)
+	}
+	if strings.Contains(r.stdout, "test.csv") {
+		t.Errorf("export --node compose_result.txt holds the BQ DAG's datasets")
+	}
+	expect(prov("export", "--format", "prov-n"), 2, "", "the only export format is prov-json")
+	expect(prov("export", "--node", "nope.csv"), 1, "", "no node nope.csv is known")
+	out := filepath.Join(t.TempDir(), "doc.json")
+	expect(prov("export", "--since", "2030-01-01", "-o", out), 0, "", "0 records written to "+out)
+}
+
+// readProvJSON has python3-prov read a PROV-JSON document and returns what
+// it read, by kind (skipped without python3-prov unless
+// PROV_REQUIRE_SERVICES=1).
+func readProvJSON(t *testing.T, doc string) map[string]int {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import prov.model").Run(); err != nil {
+		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("PROV_REQUIRE_SERVICES=1 but python3-prov is absent: %v", err)
+		}
+		t.Skipf("python3-prov absent: %v", err)
+	}
+	cmd := exec.Command(py, "-c", `
+import sys, json
+import prov.model as m
+d = m.ProvDocument.deserialize(content=sys.stdin.read(), format="json")
+c = {}
+for r in d.get_records():
+    k = r.get_type().localpart
+    k = {"Entity": "entity", "Activity": "activity", "Agent": "agent", "Usage": "used", "Generation": "wasGeneratedBy"}.get(k, k)
+    c[k] = c.get(k, 0) + 1
+json.dump(c, sys.stdout)
+`)
+	cmd.Stdin = strings.NewReader(doc)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3-prov: %v\n%s", err, stderr.String())
+	}
+	c := map[string]int{}
+	if err := json.Unmarshal(out, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

@@ -65,6 +65,16 @@ func IsEnvelope(data []byte) bool {
 // payload. Errors are of kind Invalid.
 func ParseEnvelope(data []byte) (*Envelope, error) {
 	data = bytes.Trim(data, jsonSpace)
+	if e, ok := fastEnvelope(data); ok {
+		return e, nil
+	}
+	return parseEnvelopeReference(data)
+}
+
+// parseEnvelopeReference is ParseEnvelope's reference path, whose verdicts
+// and messages are the contract: a strict scan for repeated keys, then
+// encoding/json, then checkEnvelope.
+func parseEnvelopeReference(data []byte) (*Envelope, error) {
 	if !utf8.Valid(data) {
 		return nil, Errorf(Invalid, "envelope is not valid UTF-8")
 	}
@@ -91,6 +101,11 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, Errorf(Invalid, "unexpected data after the envelope's closing brace: one envelope per line")
 	}
+	return checkEnvelope(raw)
+}
+
+// checkEnvelope checks the members of a decoded envelope.
+func checkEnvelope(raw dsse.Envelope) (*Envelope, error) {
 	if raw.PayloadType != PayloadType {
 		if raw.PayloadType == "" {
 			return nil, Errorf(Invalid, "envelope: payloadType is missing: want %q", PayloadType)
@@ -125,6 +140,145 @@ func ParseEnvelope(data []byte) (*Envelope, error) {
 		e.Signatures[i] = EnvelopeSignature{KeyID: sg.KeyID, Sig: sig}
 	}
 	return e, nil
+}
+
+// fastEnvelope decodes the common form of an envelope without reflection
+// or copies: one object of exactly the three members, each once, strings of
+// printable ASCII without escapes, standard base64, signatures objects of
+// exactly keyid and sig, and everything checkEnvelope requires. Anything
+// else goes to the reference path, so that verdicts and messages are the
+// reference path's. data has no surrounding space.
+func fastEnvelope(data []byte) (*Envelope, bool) {
+	e, ok := fastEnvelopeMembers(data)
+	if !ok || e.PayloadType != PayloadType || len(e.Payload) == 0 || len(e.Signatures) == 0 || len(e.Signatures) > MaxSignatures {
+		return nil, false
+	}
+	for _, sg := range e.Signatures {
+		if !validKeyID(sg.KeyID) || len(sg.Sig) != 64 {
+			return nil, false
+		}
+	}
+	return e, true
+}
+
+func fastEnvelopeMembers(data []byte) (e *Envelope, ok bool) {
+	s := &strictScan{data: data}
+	raw := &Envelope{}
+	str := func() ([]byte, bool) {
+		q, esc, err := s.str()
+		if err != nil || esc {
+			return nil, false
+		}
+		for _, c := range q {
+			if c < 0x20 || c >= 0x80 { // JSON refuses the first, the reference path checks UTF-8
+				return nil, false
+			}
+		}
+		return q[1 : len(q)-1], true
+	}
+	b64 := func(v []byte) ([]byte, bool) {
+		out := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+		n, err := base64.StdEncoding.Decode(out, v)
+		if err != nil { // (str refused \r and \n, which the decoder would skip)
+			return nil, false
+		}
+		return out[:n], true
+	}
+	colon := func() bool {
+		if s.peek() != ':' {
+			return false
+		}
+		s.pos++
+		return true
+	}
+	if s.peek() != '{' {
+		return nil, false
+	}
+	s.pos++
+	var seen [3]bool
+	for more := true; more; {
+		k, ok := str()
+		if !ok || !colon() {
+			return nil, false
+		}
+		switch string(k) {
+		case "payloadType", "payload":
+			i := 0
+			if string(k) == "payload" {
+				i = 1
+			}
+			v, ok := str()
+			if !ok || seen[i] {
+				return nil, false
+			}
+			seen[i] = true
+			if i == 0 {
+				raw.PayloadType = string(v)
+			} else if raw.Payload, ok = b64(v); !ok {
+				return nil, false
+			}
+		case "signatures":
+			if seen[2] || s.peek() != '[' {
+				return nil, false
+			}
+			seen[2] = true
+			s.pos++
+			if s.peek() == ']' {
+				s.pos++
+				break
+			}
+			for more := true; more; {
+				if s.peek() != '{' {
+					return nil, false
+				}
+				s.pos++
+				var sg EnvelopeSignature
+				var have [2]bool
+				for more := true; more; {
+					k, ok := str()
+					if !ok || !colon() {
+						return nil, false
+					}
+					v, ok := str()
+					switch {
+					case !ok:
+						return nil, false
+					case string(k) == "keyid" && !have[0]:
+						sg.KeyID, have[0] = string(v), true
+					case string(k) == "sig" && !have[1]:
+						if sg.Sig, ok = b64(v); !ok {
+							return nil, false
+						}
+						have[1] = true
+					default:
+						return nil, false
+					}
+					var err error
+					if more, err = s.next('}'); err != nil {
+						return nil, false
+					}
+				}
+				if !have[0] || !have[1] {
+					return nil, false
+				}
+				raw.Signatures = append(raw.Signatures, sg)
+				var err error
+				if more, err = s.next(']'); err != nil {
+					return nil, false
+				}
+			}
+		default:
+			return nil, false
+		}
+		var err error
+		if more, err = s.next('}'); err != nil {
+			return nil, false
+		}
+	}
+	if s.peek() != 0 || !seen[0] || !seen[1] || !seen[2] {
+		return nil, false
+	}
+	return raw, true
 }
 
 // stripJSON drops encoding/json's "json: " prefix.

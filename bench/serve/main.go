@@ -12,6 +12,7 @@
 //
 //	go run ./bench/serve -db /tmp/bench.db            # SQLite
 //	go run ./bench/serve -db postgres://…/test -schema bench_serve
+//	go run ./bench/serve -db /tmp/bench.db -signed   # signed vs unsigned ingest, and the Ed25519 ceiling
 package main
 
 import (
@@ -49,6 +50,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each path")
 	rate := flag.Int("rate", 1000, "single-record requests per second")
 	seconds := flag.Int("seconds", 10, "length of the single-record run")
+	signed := flag.Bool("signed", false, "measure signed ingest (DSSE envelopes) beside unsigned and the ed25519.Verify ceiling, instead (see signed.go)")
 	group := flag.Int("group-commit", 10000, "the server's group commit (prov serve --group-commit); 0: a transaction per request")
 	flag.Parse()
 	if *db == "" {
@@ -145,6 +147,10 @@ func main() {
 		}
 		wg.Wait()
 		return float64(len(bodies)**batch) / time.Since(start).Seconds()
+	}
+	if *signed {
+		signedBench(ctx, l, post, &seq, *records, *batch, *clients, *runs)
+		return
 	}
 	var httpRates, embRates []float64
 	for r := range *runs {

@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -38,11 +39,13 @@ func verifyKeys(ctx context.Context, tx prov.ReadTx, size int64) (*keyring, *Pro
 // the rules at each index in the caller's goroutine, the Ed25519
 // verifications on all CPUs. It keeps the problem of the lowest index.
 type sigCheck struct {
-	ring   *keyring
-	signed int64
-	jobs   chan sigJob
-	wg     sync.WaitGroup
-	once   sync.Once
+	ring     *keyring
+	signed   int64
+	quoted   [][]byte // the policy agents' ids as JSON strings
+	parseAll bool     // a policy agent's id has characters JSON escapes
+	jobs     chan sigJob
+	wg       sync.WaitGroup
+	once     sync.Once
 
 	mu  sync.Mutex
 	bad *Problem
@@ -108,7 +111,7 @@ func (c *sigCheck) check(n int64, data []byte) {
 		c.report(Problem{Index: n, What: ProblemSignature, Agent: agent, KeyID: key, Detail: fmt.Sprintf("record %d", n) + agentPart(agent) + ": " + fmt.Sprintf(format, args...)})
 	}
 	if !prov.IsEnvelope(data) {
-		if c.ring.policies == 0 {
+		if c.ring.policies == 0 || !c.mentionsPolicyAgent(data) {
 			return
 		}
 		r, err := prov.ParseRecord(data)
@@ -148,6 +151,35 @@ func (c *sigCheck) check(n int64, data []byte) {
 	}
 	c.signed++
 	c.jobs <- sigJob{index: n, agent: agent, pae: env.PAE(), sigs: env.Signatures}
+}
+
+// mentionsPolicyAgent reports whether data may name an agent that has a
+// policy: only those records need parsing. A record with escapes, or a
+// policy agent whose id JSON would escape, is always parsed.
+func (c *sigCheck) mentionsPolicyAgent(data []byte) bool {
+	if bytes.IndexByte(data, '\\') >= 0 {
+		return true
+	}
+	if c.quoted == nil {
+		c.quoted = [][]byte{}
+		for a := range c.ring.policy {
+			for _, r := range a {
+				if r < 0x20 || r == '"' || r == '\\' {
+					c.parseAll = true
+				}
+			}
+			c.quoted = append(c.quoted, []byte(`"`+a+`"`))
+		}
+	}
+	if c.parseAll {
+		return true
+	}
+	for _, q := range c.quoted {
+		if bytes.Contains(data, q) {
+			return true
+		}
+	}
+	return false
 }
 
 func agentPart(agent string) string {

@@ -146,6 +146,13 @@ func TestParseKeyEvent(t *testing.T) {
 			t.Errorf("%s: %v, want %q", c.attrs, err, c.err)
 		}
 	}
+	// The record vector of a rotation is a valid key event.
+	b, _ := os.ReadFile(filepath.Join("testdata", "records", "valid", "key-rotation.json"))
+	if r, err := prov.ParseRecord(b); err != nil {
+		t.Error(err)
+	} else if ev, err := prov.ParseKeyEvent(r); err != nil || ev.Action != prov.KeyRotate || ev.KeyID != id {
+		t.Errorf("key-rotation.json: %+v %v", ev, err)
+	}
 	if _, err := prov.ParseKeyEvent(&prov.Record{Type: prov.TypeKey, Attributes: json.RawMessage(ok[0])}); err == nil {
 		t.Error("a key record with no agent was accepted")
 	}

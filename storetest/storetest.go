@@ -218,6 +218,47 @@ func testStore(t *testing.T, h Harness) {
 		})
 	})
 
+	t.Run("EntriesOfTypeInRangeAndOrder", func(t *testing.T) {
+		t.Parallel()
+		s := h.Open(t)
+		es := entries(0, 10)
+		for _, i := range []int{1, 4, 5, 9} {
+			es[i].Type = prov.TypeKey
+		}
+		update(t, s, func(ctx context.Context, tx prov.Tx) error { return tx.Append(ctx, es) })
+		for _, read := range []func(fn func(ctx context.Context, tx prov.ReadTx) error){
+			func(fn func(ctx context.Context, tx prov.ReadTx) error) { view(t, s, fn) },
+			func(fn func(ctx context.Context, tx prov.ReadTx) error) {
+				update(t, s, func(ctx context.Context, tx prov.Tx) error { return fn(ctx, tx) })
+			},
+		} {
+			read(func(ctx context.Context, tx prov.ReadTx) error {
+				tr, ok := tx.(prov.TypeReader)
+				if !ok {
+					t.Skip("the store has no TypeReader")
+				}
+				var got []int64
+				err := tr.EntriesOfType(ctx, prov.TypeKey, 2, 9, func(e prov.Entry) error {
+					if e.Type != prov.TypeKey || !bytes.Equal(e.Data, es[e.Index].Data) || e.AgentID != es[e.Index].AgentID {
+						t.Errorf("EntriesOfType gave %+v", e)
+					}
+					if _, err := tx.Size(ctx); err != nil { // fn may use the transaction
+						return err
+					}
+					got = append(got, e.Index)
+					return nil
+				})
+				if err != nil || !slices.Equal(got, []int64{4, 5}) {
+					t.Errorf("EntriesOfType(key, 2, 9) = %v, %v; want [4 5]", got, err)
+				}
+				if err := tr.EntriesOfType(ctx, "nope'; DROP TABLE records; --", 0, 10, func(prov.Entry) error { return nil }); !prov.IsKind(err, prov.Invalid) {
+					t.Errorf("EntriesOfType of an unknown type: %v", err)
+				}
+				return nil
+			})
+		}
+	})
+
 	t.Run("DuplicateEventIDIsConflictAndKeepsNothing", func(t *testing.T) {
 		t.Parallel()
 		ctx, s := t.Context(), h.Open(t)

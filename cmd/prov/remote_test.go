@@ -523,3 +523,16 @@ func mustKey(t *testing.T, origin string) (skey, vkey string) {
 	}
 	return "", out.VerifierKey
 }
+
+// TestClientCommandsExist: every command listed as working through a server
+// is a command (a misspelt entry would leave one local without notice).
+func TestClientCommandsExist(t *testing.T) {
+	m := &Main{Getenv: func(string) string { return "" }}
+	root := m.command()
+	for path := range clientCommands {
+		cmd, rest, err := root.Find(strings.Fields(path)[1:])
+		if err != nil || len(rest) > 0 || cmd.CommandPath() != path || cmd.RunE == nil {
+			t.Errorf("%q is not a runnable command (%v)", path, err)
+		}
+	}
+}

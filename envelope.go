@@ -328,3 +328,20 @@ func SignEnvelope(record []byte, keyID string, sign func(pae []byte) ([]byte, er
 		Signatures:  []dsse.Signature{{KeyID: keyID, Sig: base64.StdEncoding.EncodeToString(sig)}},
 	})
 }
+
+// OneLine returns data, a stored record or envelope, as it is shown in a
+// listing of one record per line (prov log --json, GET /api/v1/records):
+// unchanged unless it spans lines, in which case its insignificant
+// whitespace is removed (a JSON text has line breaks only there). The bytes
+// as stored, which the log's hashes cover, are what prov get and
+// GET /api/v1/records/{index} return.
+func OneLine(data []byte) []byte {
+	if !bytes.ContainsAny(data, "\r\n") {
+		return data
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, data); err != nil {
+		return bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\r"), []byte(" ")), []byte("\n"), []byte(" ")) // not JSON: verify names it
+	}
+	return b.Bytes()
+}

@@ -397,7 +397,8 @@ func (s *Server) getRecord(w http.ResponseWriter, r *http.Request, _ auth.Token)
 	return err
 }
 
-// listRecords streams records from..to as JSON Lines {"index":…,"record":…}.
+// listRecords streams records from..to as JSON Lines {"index":…,"record":…},
+// each record on its line (prov.OneLine).
 func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, _ auth.Token) error {
 	size, err := s.c.Log.Size(r.Context())
 	if err != nil {
@@ -422,10 +423,10 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request, _ auth.Toke
 	err = s.c.Log.Entries(r.Context(), from, to, func(e prov.Entry) error {
 		fmt.Fprintf(bw, `{"index":%d,"record":`, e.Index)
 		if rec, env, err := prov.RecordBytes(e.Data); err == nil && env != nil {
-			bw.Write(rec) // a signed record: its payload, then the envelope as stored
+			bw.Write(prov.OneLine(rec)) // a signed record: its payload, then the envelope as stored
 			bw.WriteString(`,"envelope":`)
 		}
-		bw.Write(e.Data)
+		bw.Write(prov.OneLine(e.Data))
 		_, err := bw.WriteString("}\n")
 		return err
 	})

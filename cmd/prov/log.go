@@ -314,7 +314,7 @@ func (m *Main) logCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "log [--from N] [--to N]",
 		Short: "List records, oldest first",
-		Long:  "List the records with index from N to N (both included; default: all). With --json, one JSON object per line: {index, record}, and for a signed record also envelope (the stored DSSE envelope; record is its payload). Signed records' reasons are marked [signed].",
+		Long:  "List the records with index from N to N (both included; default: all). With --json, one JSON object per line: {index, record} (a record stored over several lines is shown compacted; prov get prints its bytes exactly), and for a signed record also envelope (the stored DSSE envelope; record is its payload). Signed records' reasons are marked [signed].",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -352,9 +352,9 @@ func (m *Main) logCommand() *cobra.Command {
 				}
 				if m.JSON {
 					if env != nil {
-						fmt.Fprintf(out, "{\"index\":%d,\"record\":%s,\"envelope\":%s}\n", e.Index, rec, e.Data)
+						fmt.Fprintf(out, "{\"index\":%d,\"record\":%s,\"envelope\":%s}\n", e.Index, prov.OneLine(rec), prov.OneLine(e.Data))
 					} else {
-						fmt.Fprintf(out, "{\"index\":%d,\"record\":%s}\n", e.Index, e.Data)
+						fmt.Fprintf(out, "{\"index\":%d,\"record\":%s}\n", e.Index, prov.OneLine(e.Data))
 					}
 					return nil
 				}

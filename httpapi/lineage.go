@@ -37,7 +37,7 @@ func (s *Server) ingestLineage(w http.ResponseWriter, r *http.Request, _ auth.To
 	if s.c.Batcher != nil {
 		out, err = s.c.Batcher.AppendEntries(r.Context(), entries)
 	} else {
-		out, err = s.c.Log.AppendEntriesIdempotent(r.Context(), entries)
+		out, err = s.c.Log.AppendEntriesIdempotent(openlineage.WithDecoded(r.Context(), entries, res), entries)
 	}
 	if err != nil {
 		return err

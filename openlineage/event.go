@@ -180,20 +180,12 @@ func Decode(data []byte) (*Event, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
 	}
+	m := members(data)
 	var top struct {
-		EventType json.RawMessage `json:"eventType"`
-		EventTime json.RawMessage `json:"eventTime"`
-		Producer  json.RawMessage `json:"producer"`
-		SchemaURL json.RawMessage `json:"schemaURL"`
-		Run       json.RawMessage `json:"run"`
-		Job       json.RawMessage `json:"job"`
-		Dataset   json.RawMessage `json:"dataset"`
-		Inputs    json.RawMessage `json:"inputs"`
-		Outputs   json.RawMessage `json:"outputs"`
+		EventType, EventTime, Producer, SchemaURL, Run, Job, Dataset, Inputs, Outputs json.RawMessage
 	}
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, fieldErr("", "malformed JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
-	}
+	top.EventType, top.EventTime, top.Producer, top.SchemaURL = m["eventType"], m["eventTime"], m["producer"], m["schemaURL"]
+	top.Run, top.Job, top.Dataset, top.Inputs, top.Outputs = m["run"], m["job"], m["dataset"], m["inputs"], m["outputs"]
 	d := &decoder{}
 	e := &Event{Raw: data}
 	var err error
@@ -333,11 +325,7 @@ func (d *decoder) str(path string, raw json.RawMessage, required bool) (string, 
 	if raw[0] != '"' {
 		return "", fieldErr(path, "want a string, got %s", kindOf(raw))
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fieldErr(path, "malformed string: %v", err)
-	}
-	return s, nil
+	return unquoteRaw(raw), nil
 }
 
 // object decodes a JSON object into its members, refusing other types.
@@ -348,11 +336,7 @@ func (d *decoder) object(path string, raw json.RawMessage) (map[string]json.RawM
 	if raw[0] != '{' {
 		return nil, fieldErr(path, "want an object, got %s", kindOf(raw))
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fieldErr(path, "malformed object: %v", err)
-	}
-	return m, nil
+	return members(raw), nil
 }
 
 var timeLayouts = []struct {
@@ -364,14 +348,21 @@ var timeLayouts = []struct {
 	{"2006-01-02T15:04:05.999999999", false},
 }
 
+// timeRE is the shape of the times Decode reads: RFC 3339, where the zone
+// may be missing (tolerated) or written without a colon.
+var timeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?$`)
+
 func (d *decoder) time(path, s string) (time.Time, error) {
+	if !timeRE.MatchString(s) {
+		return time.Time{}, fieldErr(path, `%q is not a time: want RFC 3339, e.g. "2026-01-02T03:04:05.678Z"`, s)
+	}
 	for _, l := range timeLayouts {
 		t, err := time.Parse(l.layout, s)
 		if err != nil {
 			continue
 		}
-		if t.Year() < 1 || t.Year() > 9999 {
-			break
+		if t.Year() < 1 || t.Year() > 9999 || t.UTC().IsZero() {
+			break // Go's zero time means "unset" to the log
 		}
 		if !l.zone {
 			d.tolerate(path, TolerateTimeWithoutZone)
@@ -416,14 +407,9 @@ func (d *decoder) facets(path string, raw json.RawMessage) (Facets, error) {
 		if v[0] != '{' {
 			return nil, fieldErr(p, "a facet is an object, got %s", kindOf(v))
 		}
-		var base struct {
-			Producer  json.RawMessage `json:"_producer"`
-			SchemaURL json.RawMessage `json:"_schemaURL"`
-			Deleted   json.RawMessage `json:"_deleted"`
-		}
-		if err := json.Unmarshal(v, &base); err != nil {
-			return nil, fieldErr(p, "malformed facet: %v", err)
-		}
+		fm := lookup(v, "_producer", "_schemaURL", "_deleted")
+		var base struct{ Producer, SchemaURL, Deleted json.RawMessage }
+		base.Producer, base.SchemaURL, base.Deleted = fm[0], fm[1], fm[2]
 		if base.Producer == nil || base.SchemaURL == nil {
 			d.tolerate(p, TolerateFacetBase)
 		}
@@ -538,10 +524,7 @@ func (d *decoder) datasets(path string, raw json.RawMessage, ioFacets string) ([
 	if raw[0] != '[' {
 		return nil, fieldErr(path, "want an array of datasets, got %s", kindOf(raw))
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fieldErr(path, "malformed array: %v", err)
-	}
+	list := elements(raw)
 	out := make([]Dataset, len(list))
 	for i, r := range list {
 		var err error
@@ -585,12 +568,13 @@ func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Da
 			if fields[0] != '[' {
 				return ds, fieldErr(fp+"schema.fields", "want an array of fields, got %s", kindOf(fields))
 			}
-			var fl []map[string]json.RawMessage
-			if err := json.Unmarshal(fields, &fl); err != nil {
-				return ds, fieldErr(fp+"schema.fields", "want an array of field objects: %v", err)
-			}
-			for i, f := range fl {
-				if _, err := d.str(fmt.Sprintf("%sschema.fields[%d].name", fp, i), f["name"], true); err != nil {
+			for i, f := range elements(fields) {
+				fpath := fmt.Sprintf("%sschema.fields[%d]", fp, i)
+				fm, err := d.object(fpath, f)
+				if err != nil {
+					return ds, err
+				}
+				if _, err := d.str(fpath+".name", fm["name"], true); err != nil {
 					return ds, err
 				}
 			}
@@ -676,13 +660,9 @@ func truncate(b []byte, n int) []byte {
 }
 
 func (d *decoder) columnLineage(path string, raw json.RawMessage) ([]ColumnEdge, error) {
-	var f struct {
-		Fields  json.RawMessage `json:"fields"`
-		Dataset json.RawMessage `json:"dataset"`
-	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, fieldErr(path, "malformed facet: %v", err)
-	}
+	fm := members(raw)
+	var f struct{ Fields, Dataset json.RawMessage }
+	f.Fields, f.Dataset = fm["fields"], fm["dataset"]
 	var out []ColumnEdge
 	fields, err := d.object(path+".fields", f.Fields)
 	if err != nil {
@@ -722,10 +702,7 @@ func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy st
 	if raw[0] != '[' {
 		return nil, fieldErr(path, "want an array of input fields, got %s", kindOf(raw))
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fieldErr(path, "malformed array: %v", err)
-	}
+	list := elements(raw)
 	out := make([]ColumnEdge, 0, len(list))
 	for i, r := range list {
 		p := fmt.Sprintf("%s[%d]", path, i)
@@ -744,13 +721,13 @@ func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy st
 			if t[0] != '[' {
 				return nil, fieldErr(p+".transformations", "want an array, got %s", kindOf(t))
 			}
-			var ts []map[string]json.RawMessage
-			if err := json.Unmarshal(t, &ts); err != nil {
-				return nil, fieldErr(p+".transformations", "want an array of objects: %v", err)
-			}
 			var words []string
-			for j, tr := range ts {
+			for j, traw := range elements(t) {
 				tp := fmt.Sprintf("%s.transformations[%d]", p, j)
+				tr, err := d.object(tp, traw)
+				if err != nil {
+					return nil, err
+				}
 				typ, err := d.str(tp+".type", tr["type"], true)
 				if err != nil {
 					return nil, err

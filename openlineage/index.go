@@ -29,17 +29,20 @@ func Indexer(store prov.Store) tlog.Indexer {
 			if e.Type != prov.TypeLineage {
 				continue
 			}
-			data := e.Data
-			if e.Envelope != nil {
-				data = e.Envelope.Payload // a signed record: the record is the payload
-			}
-			raw, ok := EventOf(data)
-			if !ok {
-				continue
-			}
-			ev, err := Decode(raw)
-			if err != nil {
-				return &tlog.RecordError{N: i, Err: err}
+			ev := decoded(ctx, e)
+			if ev == nil {
+				data := e.Data
+				if e.Envelope != nil {
+					data = e.Envelope.Payload // a signed record: the record is the payload
+				}
+				raw, ok := EventOf(data)
+				if !ok {
+					continue
+				}
+				var err error
+				if ev, err = Decode(raw); err != nil {
+					return &tlog.RecordError{N: i, Err: err}
+				}
 			}
 			if w == nil {
 				if d == nil {

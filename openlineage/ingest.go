@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/tlog"
@@ -19,6 +21,8 @@ type Result struct {
 	// Cycles lists the datasets the event names both as input and as
 	// output: a cycle in the submitted lineage. It is stored as sent.
 	Cycles []string `json:"cycles,omitempty"`
+
+	event *Event // decoded by PrepareAll
 }
 
 // Prepare validates one event and makes its log entry. It refuses an event
@@ -64,11 +68,35 @@ func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error)
 	if err != nil {
 		return nil, err
 	}
-	out, err := l.AppendEntriesIdempotent(ctx, entries)
+	out, err := l.AppendEntriesIdempotent(WithDecoded(ctx, entries, res), entries)
 	if err != nil {
 		return nil, err
 	}
 	return Appended(res, out), nil
+}
+
+type decodedKey struct{}
+
+// WithDecoded returns a context that carries the events PrepareAll decoded,
+// so that the Indexer of an append made with it need not decode them again.
+func WithDecoded(ctx context.Context, entries []prov.Entry, res []Result) context.Context {
+	m := make(map[string]*Event, len(entries))
+	for i, e := range entries {
+		if res[i].event != nil {
+			m[e.EventID] = res[i].event
+		}
+	}
+	return context.WithValue(ctx, decodedKey{}, m)
+}
+
+// decoded returns the event of entry e that ctx carries, if any: only one
+// whose bytes are the record's event (the record id is their digest).
+func decoded(ctx context.Context, e *prov.Entry) *Event {
+	m, _ := ctx.Value(decodedKey{}).(map[string]*Event)
+	if m == nil || e.EventID == "" {
+		return nil
+	}
+	return m[e.EventID]
 }
 
 // PrepareAll runs Prepare on every event: their entries, to append
@@ -80,13 +108,32 @@ func PrepareAll(l *tlog.Log, events [][]byte) ([]prov.Entry, []Result, error) {
 	}
 	res := make([]Result, len(events))
 	entries := make([]prov.Entry, len(events))
-	for i, raw := range events {
-		ev, entry, err := Prepare(l, raw)
-		if err != nil {
-			return nil, nil, &tlog.RecordError{N: i, Err: err}
+	// On all CPUs for large batches, as tlog.Log.PrepareAll; the first
+	// refused event is reported.
+	workers := min(runtime.GOMAXPROCS(0), len(events)/64)
+	workers = max(workers, 1)
+	errs := make([]*tlog.RecordError, workers)
+	chunk := (len(events) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(events))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				ev, entry, err := Prepare(l, events[i])
+				if err != nil {
+					errs[w] = &tlog.RecordError{N: i, Err: err}
+					return
+				}
+				entries[i] = entry
+				res[i] = Result{Kind: ev.Kind, Tolerated: ev.Tolerated, Cycles: cycles(ev), event: ev}
+			}
+		})
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, nil, e
 		}
-		entries[i] = entry
-		res[i] = Result{Kind: ev.Kind, Tolerated: ev.Tolerated, Cycles: cycles(ev)}
 	}
 	return entries, res, nil
 }

@@ -94,6 +94,18 @@ func (s *scan) str() ([]byte, bool, error) {
 		switch c := s.data[i]; {
 		case c == '\\':
 			escaped = true
+			if i+1 >= len(s.data) {
+				return nil, false, errJSON
+			}
+			switch s.data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+5 >= len(s.data) || !isHex4(s.data[i+2:i+6]) {
+					return nil, false, errJSON
+				}
+			default:
+				return nil, false, errJSON
+			}
 			i++
 		case c == '"':
 			q := s.data[s.pos : i+1]
@@ -219,4 +231,144 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// The decoder reads JSON that checkJSON has validated, so it walks it with
+// these helpers instead of decoding it again and again: each returns spans
+// of the input (no copy), skipping nested values byte by byte.
+
+// skipValue returns the length of the (valid) JSON value at the start of b.
+func skipValue(b []byte) int {
+	switch b[0] {
+	case '"':
+		for i := 1; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for i := 0; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i += skipValue(b[i:]) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return len(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// members returns the members of a valid JSON object, in order; the last
+// of a repeated key wins (checkJSON refuses repeated keys anyway).
+func members(obj []byte) map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		n := skipValue(obj[i:])
+		key := unquoteRaw(obj[i : i+n])
+		i = skipSpace(obj, i+n) + 1 // the colon
+		i = skipSpace(obj, i)
+		n = skipValue(obj[i:])
+		m[key] = obj[i : i+n : i+n]
+		i = skipSpace(obj, i+n)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return m
+}
+
+// elements returns the elements of a valid JSON array.
+func elements(arr []byte) []json.RawMessage {
+	var out []json.RawMessage
+	i := skipSpace(arr, 1)
+	for i < len(arr) && arr[i] != ']' {
+		n := skipValue(arr[i:])
+		out = append(out, arr[i:i+n:i+n])
+		i = skipSpace(arr, i+n)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return out
+}
+
+// unquoteRaw returns the string a valid JSON string literal stands for.
+func unquoteRaw(q []byte) string {
+	if bytes.IndexByte(q, '\\') < 0 {
+		return string(q[1 : len(q)-1])
+	}
+	var s string
+	json.Unmarshal(q, &s)
+	return s
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup returns the values of the given keys in a valid JSON object, in
+// the order of keys (nil for a key it does not have), without building a
+// map of all its members.
+func lookup(obj []byte, keys ...string) []json.RawMessage {
+	out := make([]json.RawMessage, len(keys))
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		n := skipValue(obj[i:])
+		k := obj[i+1 : i+n-1]
+		escaped := bytes.IndexByte(k, '\\') >= 0
+		i = skipSpace(obj, i+n) + 1
+		i = skipSpace(obj, i)
+		n = skipValue(obj[i:])
+		for j, want := range keys {
+			if string(k) == want || escaped && unquoteKey(k) == want {
+				out[j] = obj[i : i+n : i+n]
+			}
+		}
+		i = skipSpace(obj, i+n)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return out
+}
+
+func unquoteKey(k []byte) string {
+	q := make([]byte, 0, len(k)+2)
+	q = append(append(append(q, '"'), k...), '"')
+	return unquoteRaw(q)
 }

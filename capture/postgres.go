@@ -585,8 +585,11 @@ func (pq *pgQueue) takeChanges(ctx context.Context, tx prov.Tx, n int) ([]*chang
 }
 
 // changeColumns are the columns of the changes table that scanChanges reads.
-var changeColumns = `id, xid::text, relid, op::text, new::text, old::text, ctx, db_user, app, host(client), at, ` +
-	digestSQL("new") + `, ` + digestSQL("old")
+// The images' digests are not among them: scanChanges computes them from
+// the images' text (pgDigest), as digestSQL would, sparing the server a
+// jsonb_strip_nulls, a second printing of each image and a SHA-256 per image
+// in the statement that holds the queue's rows locked.
+const changeColumns = `id, xid::text, relid, op::text, new::text, old::text, ctx, db_user, app, host(client), at`
 
 // scanChanges reads changes (changeColumns) in id order, with their tables.
 func (pq *pgQueue) scanChanges(ctx context.Context, q postgres.Querier, rows pgx.Rows) ([]*change, error) {
@@ -595,16 +598,18 @@ func (pq *pgQueue) scanChanges(ctx context.Context, q postgres.Querier, rows pgx
 	for rows.Next() {
 		c := &change{}
 		var relid uint32
-		var newText, oldText, app, client *string
-		if err := rows.Scan(&c.id, &c.xid, &relid, &c.op, &newText, &oldText, &c.ctx, &c.dbUser, &app, &client, &c.at, &c.newSum, &c.oldSum); err != nil {
+		var app, client *string
+		if err := rows.Scan(&c.id, &c.xid, &relid, &c.op, &c.new, &c.old, &c.ctx, &c.dbUser, &app, &client, &c.at); err != nil {
 			rows.Close()
 			return nil, wrapPG("sequence: read changes", err)
 		}
-		if newText != nil {
-			c.new = []byte(*newText)
+		var err error
+		if c.newSum, err = pgDigest(c.new); err == nil {
+			c.oldSum, err = pgDigest(c.old)
 		}
-		if oldText != nil {
-			c.old = []byte(*oldText)
+		if err != nil {
+			rows.Close()
+			return nil, prov.Errorf(prov.Internal, "sequence: change %d: %v", c.id, err)
 		}
 		c.app, c.client = deref(app), deref(client)
 		c.agent = &prov.Agent{ID: "pg-role:" + c.dbUser, Kind: "database-role"}

@@ -133,6 +133,44 @@ type change struct {
 	client string
 	// agent is whom an unattributed change is ascribed to; nil: nobody.
 	agent *prov.Agent
+
+	// What parse derives from the images, once.
+	parsed       bool
+	parseErr     error    // an image is not a JSON object
+	keyErr       error    // an image has no key column
+	oldM, newM   []member // the images' members
+	oldPK, newPK string   // the images' keys, as keyOf writes them
+}
+
+// parse reads the images of c once, for its keys and changed columns. It
+// fails if an image is not a JSON object, or lacks a key column.
+func (c *change) parse() error {
+	if c.parsed {
+		if c.parseErr != nil {
+			return c.parseErr
+		}
+		return c.keyErr
+	}
+	c.parsed = true
+	var err error
+	if c.old != nil {
+		if c.oldM, err = parseObject(c.old); err != nil {
+			c.parseErr = err
+			return err
+		}
+		c.oldPK, c.keyErr = keyFrom(c.oldM, c.table.pk)
+	}
+	if c.new != nil {
+		if c.newM, err = parseObject(c.new); err != nil {
+			c.parseErr = err
+			return err
+		}
+		var kerr error
+		if c.newPK, kerr = keyFrom(c.newM, c.table.pk); c.keyErr == nil {
+			c.keyErr = kerr
+		}
+	}
+	return c.keyErr
 }
 
 // rowKey names a captured row: its table and its primary key as keyOf
@@ -260,15 +298,17 @@ func touchedKeys(changes []*change) ([]rowKey, error) {
 	var keys []rowKey
 	seen := map[rowKey]bool{}
 	for _, c := range changes {
-		for _, img := range [][]byte{c.old, c.new} {
-			if img == nil {
+		if err := c.parse(); err != nil {
+			return nil, fmt.Errorf("sequence: change %d of %s: %w", c.id, c.table.name, err)
+		}
+		for _, img := range [...]struct {
+			has bool
+			pk  string
+		}{{c.old != nil, c.oldPK}, {c.new != nil, c.newPK}} {
+			if !img.has {
 				continue
 			}
-			pk, err := keyOf(img, c.table.pk)
-			if err != nil {
-				return nil, fmt.Errorf("sequence: change %d of %s: %w", c.id, c.table.name, err)
-			}
-			if k := (rowKey{c.table.id, pk}); !seen[k] {
+			if k := (rowKey{c.table.id, img.pk}); !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)
 			}
@@ -334,13 +374,14 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 		} else {
 			rec.Agent = c.agent
 		}
-		var oldPK, newPK string
+		if c.parse(); c.parseErr != nil { // a missing key column leaves the key empty
+			return nil, fmt.Errorf("sequence: encode change %d: %w", c.id, c.parseErr)
+		}
+		oldPK, newPK := c.oldPK, c.newPK
 		if c.old != nil {
-			oldPK, _ = keyOf(c.old, t.pk)
 			attrs.Before = json.RawMessage(c.old)
 		}
 		if c.new != nil {
-			newPK, _ = keyOf(c.new, t.pk)
 			attrs.After = json.RawMessage(c.new)
 		}
 		entity := func(pk string) string { return t.entity + "/" + pk }
@@ -369,27 +410,34 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 		}
 		st.changes++
 		digest := "sha256:" + hex.EncodeToString(c.newSum)
+		var generatedPK [2]string // the key of each entity of rec.Generated
 		switch {
 		case c.op == "I" || (c.op == "U" && c.old == nil):
-			rec.Generated = []prov.EntityRef{{ID: entity(newPK), Op: prov.OpInsert, Digest: digest, Columns: columnsOf(nil, c.new)}}
+			rec.Generated = []prov.EntityRef{{ID: entity(newPK), Op: prov.OpInsert, Digest: digest, Columns: columnsOf(nil, c.newM)}}
+			generatedPK[0] = newPK
 		case c.op == "U" && c.new == nil:
 			rec.Generated = []prov.EntityRef{{ID: entity(oldPK), Op: prov.OpDelete}}
+			generatedPK[0] = oldPK
 		case c.op == "U" && oldPK != newPK: // the key changed: a new entity, and the end of the old one
 			rec.Generated = []prov.EntityRef{
-				{ID: entity(newPK), Op: prov.OpInsert, Digest: digest, Columns: columnsOf(c.old, c.new)},
+				{ID: entity(newPK), Op: prov.OpInsert, Digest: digest, Columns: columnsOf(c.oldM, c.newM)},
 				{ID: entity(oldPK), Op: prov.OpDelete},
 			}
+			generatedPK = [2]string{newPK, oldPK}
 		case c.op == "U":
-			rec.Generated = []prov.EntityRef{{ID: entity(newPK), Op: prov.OpUpdate, Digest: digest, Columns: columnsOf(c.old, c.new)}}
+			rec.Generated = []prov.EntityRef{{ID: entity(newPK), Op: prov.OpUpdate, Digest: digest, Columns: columnsOf(c.oldM, c.newM)}}
+			generatedPK[0] = newPK
 		case c.op == "D":
 			rec.Generated = []prov.EntityRef{{ID: entity(oldPK), Op: prov.OpDelete}}
+			generatedPK[0] = oldPK
 		case c.op == "T":
 			rec.Generated = []prov.EntityRef{{ID: entity(oldPK), Op: prov.OpTruncate}}
+			generatedPK[0] = oldPK
 		default:
 			return nil, prov.Errorf(prov.Internal, "sequence: change %d has unknown operation %q", c.id, c.op)
 		}
-		for _, g := range rec.Generated {
-			row := indexRow{rowKey: rowKey{t.id, strings.TrimPrefix(g.ID, t.entity+"/")}, idx: int64(len(b.entries)), at: c.at}
+		for i, g := range rec.Generated {
+			row := indexRow{rowKey: rowKey{t.id, generatedPK[i]}, idx: int64(len(b.entries)), at: c.at}
 			if rec.Activity != nil {
 				row.activity = rec.Activity.ID
 			}
@@ -408,7 +456,7 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 			}
 			switch {
 			case row.op == "I" && c.old != nil: // a key change: the new row is written whole
-				row.columns = columnsOf(nil, c.new)
+				row.columns = columnsOf(nil, c.newM)
 			case g.Columns != nil:
 				row.columns = g.Columns
 			case row.op == "I" || row.op == "U":
@@ -417,7 +465,7 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 			b.index = append(b.index, row)
 		}
 		rec.Attributes = attrs
-		data, err := json.Marshal(rec)
+		data, err := rec.appendJSON(make([]byte, 0, 256+len(c.old)+len(c.new)))
 		if err != nil {
 			return nil, fmt.Errorf("sequence: encode change %d: %w", c.id, err)
 		}
@@ -466,46 +514,89 @@ type changeAttributes struct {
 // keyOf returns the primary key of a row image as a JSON object in key
 // order, such as {"id":42}.
 func keyOf(img []byte, pk []string) (string, error) {
-	var row map[string]json.RawMessage
-	if err := json.Unmarshal(img, &row); err != nil {
-		return "", fmt.Errorf("row image is not a JSON object: %w", err)
+	members, err := parseObject(img)
+	if err != nil {
+		return "", err
 	}
-	var b bytes.Buffer
-	b.WriteByte('{')
+	return keyFrom(members, pk)
+}
+
+// keyFrom is keyOf of an image's members: each key column's name as
+// encoding/json writes it, and its value as the image writes it. A column
+// that appears twice counts with its last value, as in encoding/json.
+func keyFrom(members []member, pk []string) (string, error) {
+	b := make([]byte, 0, 32)
+	b = append(b, '{')
 	for i, k := range pk {
-		v, ok := row[k]
-		if !ok {
+		j := lastMember(members, k)
+		if j < 0 {
 			return "", fmt.Errorf("row image has no key column %q", k)
 		}
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		name, _ := json.Marshal(k)
-		b.Write(name)
-		b.WriteByte(':')
-		b.Write(v)
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, members[j].val...)
 	}
-	b.WriteByte('}')
-	return b.String(), nil
+	b = append(b, '}')
+	return string(b), nil
+}
+
+// lastMember returns the position of the last member named key, or -1.
+func lastMember(members []member, key string) int {
+	for i := len(members) - 1; i >= 0; i-- {
+		if members[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// memberIndex finds members by key (the last of each name), by a map for
+// wide rows.
+type memberIndex struct {
+	members []member
+	byKey   map[string]int
+}
+
+func indexMembers(members []member) memberIndex {
+	x := memberIndex{members: members}
+	if len(members) > 16 {
+		x.byKey = make(map[string]int, len(members))
+		for i, m := range members {
+			x.byKey[m.key] = i
+		}
+	}
+	return x
+}
+
+func (x memberIndex) find(key string) int {
+	if x.byKey == nil {
+		return lastMember(x.members, key)
+	}
+	if i, ok := x.byKey[key]; ok {
+		return i
+	}
+	return -1
 }
 
 // columnsOf returns the columns whose values differ between two row images
-// (all of after's for an insert), sorted.
-func columnsOf(before, after []byte) []string {
-	var a, b map[string]json.RawMessage
-	json.Unmarshal(after, &a)
-	if before != nil {
-		json.Unmarshal(before, &b)
-	}
+// (all of after's for an insert), sorted, each once.
+func columnsOf(before, after []member) []string {
+	a, b := indexMembers(after), indexMembers(before)
 	var cols []string
-	for k, v := range a {
-		if old, ok := b[k]; !ok || !bytes.Equal(old, v) {
-			cols = append(cols, k)
+	for i, m := range after {
+		if a.find(m.key) != i {
+			continue // named again later
+		}
+		if j := b.find(m.key); j < 0 || !bytes.Equal(before[j].val, m.val) {
+			cols = append(cols, m.key)
 		}
 	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			cols = append(cols, k)
+	for i, m := range before {
+		if b.find(m.key) == i && a.find(m.key) < 0 {
+			cols = append(cols, m.key)
 		}
 	}
 	sort.Strings(cols)

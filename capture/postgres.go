@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/postgres"
 	"github.com/prov-dev/prov/tlog"
@@ -546,6 +547,9 @@ type pgQueue struct {
 	// refreshed: the capture functions an older Prov installed were re-created
 	// (at the first step; see Postgres.refresh).
 	refreshed bool
+	// found holds the ctid of every row state that rowStates read, for
+	// putRowStates in the same transaction.
+	found map[rowKey]pgtype.TID
 }
 
 func querier(tx prov.ReadTx) postgres.Querier {
@@ -575,8 +579,16 @@ func (pq *pgQueue) takeChanges(ctx context.Context, tx prov.Tx, n int) ([]*chang
 			return nil, wrapPG("sequence", err)
 		}
 	}
-	rows, err := q.Query(ctx, `DELETE FROM `+schema+`.changes WHERE id IN (
-			SELECT id FROM `+schema+`.changes ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+	// The first n committed changes are those up to the n-th id that the
+	// statement's snapshot sees: a range of the primary key, deleted by one
+	// index scan. (Changes of transactions still running, whatever their
+	// ids, are not in the snapshot: a later step takes them.) Writers of
+	// the log take the store's lock for their whole transaction, so no other
+	// sequencer deletes from the queue meanwhile; none needs the rows
+	// locked first, which cost a lock record per row in the WAL and made
+	// PostgreSQL join the ids with a scan of the whole queue.
+	rows, err := q.Query(ctx, `DELETE FROM `+schema+`.changes WHERE id <= (
+			SELECT max(id) FROM (SELECT id FROM `+schema+`.changes ORDER BY id LIMIT $1) AS first)
 		RETURNING `+changeColumns, n)
 	if err != nil {
 		return nil, wrapPG("sequence: take changes", err)
@@ -673,33 +685,65 @@ func (pq *pgQueue) rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (ma
 	for i, k := range keys {
 		rel[i], pk[i] = uint32(k.relid), k.pk
 	}
-	rows, err := querier(tx).Query(ctx, `SELECT u.ord, s.digest FROM unnest($1::oid[], $2::jsonb[]) WITH ORDINALITY AS u(relid, pk, ord)
+	rows, err := querier(tx).Query(ctx, `SELECT u.ord, s.digest, s.ctid FROM unnest($1::oid[], $2::jsonb[]) WITH ORDINALITY AS u(relid, pk, ord)
 		JOIN `+pq.p.schema+`.row_state s ON s.relid = u.relid AND s.pk = u.pk`, rel, pk)
 	if err != nil {
 		return nil, wrapPG("sequence: read row states", err)
 	}
 	defer rows.Close()
-	out := map[rowKey][]byte{}
+	out := make(map[rowKey][]byte, len(keys))
+	pq.found = make(map[rowKey]pgtype.TID, len(keys))
 	for rows.Next() {
 		var ord int64
 		var digest []byte
-		if err := rows.Scan(&ord, &digest); err != nil {
+		var tid pgtype.TID
+		if err := rows.Scan(&ord, &digest, &tid); err != nil {
 			return nil, wrapPG("sequence: read row states", err)
 		}
 		out[keys[ord-1]] = digest
+		pq.found[keys[ord-1]] = tid
 	}
 	return out, wrapPG("sequence: read row states", rows.Err())
 }
 
+// putRowStates updates the row states that rowStates found in this
+// transaction by their ctid, which finds each without searching the
+// primary key's index on jsonb, and inserts the others. The ctids are
+// current: every writer of row_state (the sequencer, capture enable) holds
+// the store's write lock for its whole transaction, so no row state read
+// in this one has been updated or moved since; the UPDATE checks that it
+// found every one of them.
 func (pq *pgQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error {
-	rel := make([]uint32, len(states))
-	pk := make([]string, len(states))
-	digest := make([][]byte, len(states))
-	idx := make([]int64, len(states))
-	for i, s := range states {
-		rel[i], pk[i], digest[i], idx[i] = uint32(s.relid), s.pk, s.digest, s.idx
+	var tids []pgtype.TID
+	var udigest [][]byte
+	var uidx []int64
+	var rel []uint32
+	var pk []string
+	var digest [][]byte
+	var idx []int64
+	for _, s := range states {
+		if tid, ok := pq.found[s.rowKey]; ok {
+			tids, udigest, uidx = append(tids, tid), append(udigest, s.digest), append(uidx, s.idx)
+			continue
+		}
+		rel, pk, digest, idx = append(rel, uint32(s.relid)), append(pk, s.pk), append(digest, s.digest), append(idx, s.idx)
 	}
-	_, err := querier(tx).Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_state (relid, pk, digest, idx)
+	pq.found = nil
+	q := querier(tx)
+	if len(tids) > 0 {
+		tag, err := q.Exec(ctx, `UPDATE `+pq.p.schema+`.row_state AS s SET digest = u.digest, idx = u.idx
+			FROM unnest($1::tid[], $2::bytea[], $3::bigint[]) AS u(t, digest, idx) WHERE s.ctid = u.t`, tids, udigest, uidx)
+		if err != nil {
+			return wrapPG("sequence: write row states", err)
+		}
+		if tag.RowsAffected() != int64(len(tids)) {
+			return prov.Errorf(prov.Internal, "sequence: write row states: %d of the %d row states read in this transaction were found again: is something else writing %s.row_state?", tag.RowsAffected(), len(tids), pq.p.schema)
+		}
+	}
+	if len(rel) == 0 {
+		return nil
+	}
+	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_state (relid, pk, digest, idx)
 		SELECT * FROM unnest($1::oid[], $2::jsonb[], $3::bytea[], $4::bigint[])
 		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`, rel, pk, digest, idx)
 	return wrapPG("sequence: write row states", err)

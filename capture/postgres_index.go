@@ -4,25 +4,24 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prov-dev/prov"
 )
 
 func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error {
-	n := len(rows)
-	rel, pk, idx, op := make([]uint32, n), make([]string, n), make([]int64, n), make([]string, n)
-	act, agent, cols := make([]*string, n), make([]*string, n), make([]*string, n)
-	at := make([]time.Time, n)
-	for i, r := range rows {
-		rel[i], pk[i], idx[i], op[i], at[i] = uint32(r.relid), r.pk, r.idx, r.op, r.at
-		act[i], agent[i] = nullString(r.activity), nullString(r.agent)
-		if c, ok := columnsField(r.columns).(string); ok {
-			cols[i] = &c
-		}
-	}
 	q := querier(tx)
-	if _, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_changes (relid, pk, idx, op, activity, agent, at, columns)
-		SELECT * FROM unnest($1::oid[], $2::text[], $3::bigint[], $4::"char"[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])`,
-		rel, pk, idx, op, act, agent, at, cols); err != nil {
+	// COPY: no arrays for the server to build and take apart again.
+	_, err := q.CopyFrom(ctx, pgx.Identifier{pq.p.store.Schema(), "row_changes"},
+		[]string{"relid", "pk", "idx", "op", "activity", "agent", "at", "columns"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := &rows[i]
+			var cols any
+			if c, ok := columnsField(r.columns).(string); ok {
+				cols = c
+			}
+			return []any{uint32(r.relid), r.pk, r.idx, r.op[0], nullString(r.activity), nullString(r.agent), r.at, cols}, nil
+		}))
+	if err != nil {
 		return wrapPG("sequence: index changes", err)
 	}
 	if len(acts) == 0 {
@@ -36,7 +35,7 @@ func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts 
 		ids, parents = append(ids, id), append(parents, nullString(s.parent))
 		first, last, counts = append(first, s.first), append(last, s.last), append(counts, s.changes)
 	}
-	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.change_activities AS a (id, parent, first, last, changes)
+	_, err = q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.change_activities AS a (id, parent, first, last, changes)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
 		ON CONFLICT (id) DO UPDATE SET parent = COALESCE(a.parent, excluded.parent),
 			first = LEAST(a.first, excluded.first), last = GREATEST(a.last, excluded.last), changes = a.changes + excluded.changes`,

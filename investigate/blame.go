@@ -202,6 +202,9 @@ func (s *snapshot) records(ctx context.Context, idxs []int64) (map[int64]*change
 			return nil, wrap("read change records", err)
 		}
 		r := &changeRecord{}
+		if rec, _, err := prov.RecordBytes(data); err == nil {
+			data = rec // a signed record: its payload
+		}
 		if err := json.Unmarshal(data, r); err != nil {
 			return nil, prov.Errorf(prov.Tampered, "record %d is not a change record (%v): run prov verify", idx, err)
 		}

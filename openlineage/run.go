@@ -102,7 +102,11 @@ func LoadRun(ctx context.Context, l *tlog.Log, runID string) (*RunInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		raw, ok := EventOf(e.Data)
+		rec, _, err := prov.RecordBytes(e.Data) // a signed record: its payload
+		if err != nil {
+			return nil, err
+		}
+		raw, ok := EventOf(rec)
 		if !ok {
 			return nil, prov.Errorf(prov.Tampered, "record %d is indexed as an OpenLineage event but holds none: run 'prov verify'", idx)
 		}

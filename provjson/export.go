@@ -56,7 +56,7 @@ func Export(ctx context.Context, store prov.Store, f Filter) (*Document, error) 
 			if !f.Since.IsZero() && !e.Time.IsZero() && e.Time.Before(f.Since) {
 				return nil
 			}
-			r, err := prov.ParseRecord(e.Data)
+			r, err := prov.ParseEntry(e.Data) // plain or signed (a DSSE envelope)
 			if err != nil {
 				return prov.Errorf(prov.Internal, "record %d does not parse: %v", e.Index, err)
 			}

@@ -117,7 +117,7 @@ func Load(ctx context.Context, store prov.Store) (*State, error) {
 			if e.Type != prov.TypeQuarantine {
 				return nil
 			}
-			r, err := prov.ParseRecord(e.Data)
+			r, err := prov.ParseEntry(e.Data) // plain or signed (a DSSE envelope)
 			if err != nil {
 				return prov.Errorf(prov.Internal, "quarantine record %d does not parse: %v", e.Index, err)
 			}

@@ -239,3 +239,32 @@ func ecdsaKey(t *testing.T) *ecdsa.PrivateKey {
 	}
 	return k
 }
+
+// TestSignedRecordsReadBack: the readers of the log take a signed record's
+// payload as the record: log, get --json, activities, export.
+func TestSignedRecordsReadBack(t *testing.T) {
+	l := newSQLiteLog(t)
+	key := filepath.Join(t.TempDir(), "k.pem")
+	if r := l.run(t, "", "agent", "key", "add", "--agent", "svc:ci", "--generate", "--out", key); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	act := `{"type":"activity","time":"2026-01-02T03:04:05Z","activity":{"id":"release:v9","kind":"release","name":"signed release"},"agent":{"id":"svc:ci"},"reason":"ship it"}`
+	env := strings.TrimSpace(sign(t, key, act))
+	if r := l.run(t, env+"\n", "append"); r.code != 0 || r.stdout != "1\n" {
+		t.Fatalf("append: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"log"}, "release:v9  svc:ci  [signed] ship it"},
+		{[]string{"--json", "log", "--from", "1"}, `{"index":1,"record":` + act + `,"envelope":` + env + "}\n"},
+		{[]string{"get", "1"}, env + "\n"},
+		{[]string{"activities"}, "release:v9  release  v9"},
+		{[]string{"export", "--format", "prov-json"}, "release:v9"},
+	} {
+		if r := l.run(t, "", c.args...); r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Errorf("%v: %d %s %s\nwant %q", c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+}

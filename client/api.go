@@ -498,3 +498,78 @@ func (c *Client) IngestLineage(ctx context.Context, events [][]byte, out any) er
 func (c *Client) LineageRun(ctx context.Context, runID string, out any) error {
 	return c.call(ctx, request{method: "GET", path: "/api/v1/lineage/runs/" + url.PathEscape(runID), idempotent: true}, out)
 }
+
+// LineageQuery is a lineage query (see prov lineage): Node as Marquez
+// writes a nodeId, or Namespace and Name; Direction upstream or downstream;
+// At an RFC 3339 time, a date or an age.
+type LineageQuery struct {
+	Node, Namespace, Name string
+	Direction             string
+	Depth                 int
+	At                    string
+	Columns, Runs         bool
+}
+
+// Lineage decodes a node's lineage (a lineage.Result as JSON) into out.
+func (c *Client) Lineage(ctx context.Context, lq LineageQuery, out any) error {
+	q := url.Values{"direction": {lq.Direction}}
+	for k, v := range map[string]string{"node": lq.Node, "namespace": lq.Namespace, "name": lq.Name, "at": lq.At} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if lq.Depth > 0 {
+		q.Set("depth", strconv.Itoa(lq.Depth))
+	}
+	if lq.Columns {
+		q.Set("columns", "true")
+	}
+	if lq.Runs {
+		q.Set("runs", "true")
+	}
+	return c.call(ctx, request{method: "GET", path: "/api/v1/lineage", query: q, idempotent: true}, out)
+}
+
+// Impact decodes the time-aware downstream impact of a node or of an
+// activity's writes (see prov impact) into out.
+func (c *Client) Impact(ctx context.Context, node, activity, since string, out any) error {
+	q := url.Values{}
+	for k, v := range map[string]string{"node": node, "activity": activity, "since": since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return c.call(ctx, request{method: "GET", path: "/api/v1/impact", query: q, idempotent: true}, out)
+}
+
+// QuarantineCheck decodes the quarantine check of node (quarantined, path,
+// mark), or with node "", the quarantines in force, into out.
+func (c *Client) QuarantineCheck(ctx context.Context, node string, out any) error {
+	q := url.Values{}
+	if node != "" {
+		q.Set("node", node)
+	}
+	return c.call(ctx, request{method: "GET", path: "/api/v1/quarantine", query: q, idempotent: true}, out)
+}
+
+// Quarantine marks (action "mark") or clears ("clear") a node, attributed
+// to the token, and decodes the mark into out.
+func (c *Client) Quarantine(ctx context.Context, action, node, reason, ticket string, out any) error {
+	body, err := json.Marshal(map[string]string{"action": action, "node": node, "reason": reason, "ticket": ticket})
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, request{method: "POST", path: "/api/v1/quarantine", body: body, contentType: "application/json"}, out)
+}
+
+// Export decodes the log's records as a PROV-JSON document into out,
+// filtered by node, activity and since (each optional).
+func (c *Client) Export(ctx context.Context, node, activity, since string, out any) error {
+	q := url.Values{}
+	for k, v := range map[string]string{"node": node, "activity": activity, "since": since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return c.call(ctx, request{method: "GET", path: "/api/v1/export", query: q, idempotent: true}, out)
+}

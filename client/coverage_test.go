@@ -84,6 +84,11 @@ func TestEveryEndpointHasAMethod(t *testing.T) {
 	c.Fix(ctx, client.FixRequest{Filter: f}, &out)
 	c.Revert(ctx, client.RevertRequest{Activity: "a"}, &out)
 	c.VerifiedCheckpoint(ctx, v)
+	c.Lineage(ctx, client.LineageQuery{Node: "n", Direction: "upstream"}, &out)
+	c.Impact(ctx, "n", "", "", &out)
+	c.QuarantineCheck(ctx, "n", &out)
+	c.Quarantine(ctx, "mark", "n", "r", "", &out)
+	c.Export(ctx, "", "", "", &out)
 	var missing []string
 	for _, o := range ops {
 		if !asked[o.method+" "+o.path] {

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prov-dev/prov"
@@ -50,9 +51,11 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	c     Config
-	mux   *http.ServeMux
-	tiles http.Handler // c.Tiles behind authentication, or nil
+	c            Config
+	graphs       graphCache
+	quarantineMu sync.Mutex
+	mux          *http.ServeMux
+	tiles        http.Handler // c.Tiles behind authentication, or nil
 }
 
 // New returns the API of c.
@@ -110,6 +113,11 @@ func (s *Server) routes() {
 	m.Handle("POST /api/v1/verify", s.endpoint("verify", []string{auth.Audit}, s.verify))
 	m.Handle("POST /api/v1/lineage", s.endpoint("lineage", ingest, s.ingestLineage))
 	m.Handle("GET /api/v1/lineage/runs/{id}", s.endpoint("lineage run", read, s.lineageRun))
+	m.Handle("GET /api/v1/lineage", s.endpoint("lineage graph", read, s.lineageGraph))
+	m.Handle("GET /api/v1/impact", s.endpoint("impact", read, s.impact))
+	m.Handle("GET /api/v1/quarantine", s.endpoint("quarantine", read, s.quarantines))
+	m.Handle("POST /api/v1/quarantine", s.endpoint("quarantine mark", ingest, s.markQuarantine))
+	m.Handle("GET /api/v1/export", s.endpoint("export", read, s.export))
 	if s.c.Capture != nil {
 		m.Handle("GET /api/v1/capture/status", s.endpoint("capture status", read, s.captureStatus))
 	}

@@ -259,25 +259,31 @@ func (r *ImpactResult) Write(w io.Writer, format string) error {
 			fmt.Fprintf(bw, "  %s\n", text(j))
 		}
 	case "json":
-		c := *r
-		for _, p := range []*[]Affected{&c.Datasets, &c.Runs} {
-			if *p == nil {
-				*p = []Affected{}
-			}
-		}
-		if c.Jobs == nil {
-			c.Jobs = []NodeID{}
-		}
-		if c.Seeds == nil {
-			c.Seeds = []Poison{}
-		}
 		enc := json.NewEncoder(bw)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(&c); err != nil {
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
 	default:
 		return prov.Errorf(prov.Invalid, "unknown format %q: want one of %s", format, strings.Join(ImpactFormats, ", "))
 	}
 	return bw.Flush()
+}
+
+// MarshalJSON writes empty lists as [], not null.
+func (r *ImpactResult) MarshalJSON() ([]byte, error) {
+	type plain ImpactResult
+	c := plain(*r)
+	for _, p := range []*[]Affected{&c.Datasets, &c.Runs} {
+		if *p == nil {
+			*p = []Affected{}
+		}
+	}
+	if c.Jobs == nil {
+		c.Jobs = []NodeID{}
+	}
+	if c.Seeds == nil {
+		c.Seeds = []Poison{}
+	}
+	return json.Marshal(c)
 }

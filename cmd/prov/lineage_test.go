@@ -209,3 +209,44 @@ json.dump(c, sys.stdout)
 	}
 	return c
 }
+
+// TestServeLineageQueries queries the lineage of the Airflow run through a real
+// prov serve process.
+func TestServeLineageQueries(t *testing.T) {
+	l := &testLog{args: lineageLog(t)}
+	reader, ingest := token(t, l, "read"), token(t, l, "ingest")
+	s := startServer(t, l.args...)
+	for _, c := range []struct {
+		method, path, token, body string
+		status                    int
+		want                      string
+	}{
+		{"GET", "/api/v1/lineage?node=gs://mock-bucket:result.csv&direction=upstream", reader, "", 200, `"id": "dataset:gs://mock-bucket:test.csv"`},
+		{"GET", "/api/v1/lineage?namespace=gs://mock-bucket&name=result.csv&direction=upstream&depth=1&format=dot", reader, "", 200, `"job:airflow:BQ.download" -> "dataset:gs://mock-bucket:result.csv";`},
+		{"GET", "/api/v1/lineage?node=gs://mock-bucket:reslt.csv&direction=upstream", reader, "", 404, "did you mean"},
+		{"GET", "/api/v1/lineage?node=result.csv", reader, "", 400, "direction"},
+		{"GET", "/api/v1/lineage?node=result.csv&direction=upstream&deep=2", reader, "", 400, "unknown parameter"},
+		{"GET", "/api/v1/lineage?node=result.csv&direction=upstream", "", "", 401, ""},
+		{"GET", "/api/v1/impact?node=dataset:gs://mock-bucket:test.csv", reader, "", 200, `"id":"dataset:gs://mock-bucket:result.csv"`},
+		{"GET", "/api/v1/impact?activity=01936893-9751-7b3c-8f76-8ac6d0e5f8a3&since=2030-01-01", reader, "", 200, `"datasets":[]`},
+		{"GET", "/api/v1/quarantine?node=gs://mock-bucket:result.csv", reader, "", 200, `"quarantined":false`},
+		{"POST", "/api/v1/quarantine", reader, `{"action":"mark","node":"gs://mock-bucket:test.csv","reason":"bad"}`, 403, ""},
+		{"POST", "/api/v1/quarantine", ingest, `{"action":"mark","node":"gs://mock-bucket:test.csv"}`, 400, "reason is required"},
+		{"POST", "/api/v1/quarantine", ingest, `{"action":"mark","node":"gs://mock-bucket:test.csv","reason":"bad upload"}`, 201, `"node":"dataset:gs://mock-bucket:test.csv"`},
+		{"POST", "/api/v1/quarantine", ingest, `{"action":"mark","node":"gs://mock-bucket:test.csv","reason":"bad upload"}`, 409, "quarantined already"},
+		{"GET", "/api/v1/quarantine?node=gs://mock-bucket:result.csv", reader, "", 200, `"quarantined":true`},
+		{"GET", "/api/v1/quarantine", reader, "", 200, `"agent":"token:`},
+		{"POST", "/api/v1/quarantine", ingest, `{"action":"clear","node":"dataset:gs://mock-bucket:test.csv","reason":"fixed"}`, 201, `"action":"clear"`},
+		{"GET", "/api/v1/quarantine?node=gs://mock-bucket:result.csv", reader, "", 200, `"quarantined":false`},
+		{"GET", "/api/v1/export?node=gs://mock-bucket:result.csv", reader, "", 200, `"wasGeneratedBy"`},
+	} {
+		code, body, _ := s.do(t, c.method, c.path, c.token, []byte(c.body))
+		if code != c.status || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s %s: %d %s (want %d with %q)", c.method, c.path, code, body, c.status, c.want)
+		}
+	}
+	_, doc, _ := s.do(t, "GET", "/api/v1/export", reader, nil)
+	if c := readProvJSON(t, string(doc)); c["activity"] < 8 {
+		t.Errorf("export through the server: python3-prov read %v", c)
+	}
+}

@@ -3,7 +3,7 @@
 //
 // This package alone reads flags, the environment and files; it wires the
 // library packages together. Exit codes: 0 success, 1 error, 2 bad usage,
-// 3 verification found damage.
+// 3 verification found damage, or prov quarantine check found a quarantine.
 package main
 
 import (

@@ -19,8 +19,12 @@ import (
 // and copied.csv and writes bigquery:mock-project.test.upload, BQ.copy
 // copies it to …upload_cp, BQ.download writes gs://mock-bucket:result.csv;
 // a GCS hook DAG moves other files.
-func airflowEvents(t *testing.T) [][]byte {
-	dir := filepath.Join("..", "..", "..", "shared", "external", "openlineage", "events", "compatibility-tests", "consumer", "scenarios", "airflow", "events")
+func airflowEvents(t *testing.T) [][]byte { return scenarioEvents(t, "airflow") }
+
+// scenarioEvents are the events of a consumer scenario of the OpenLineage
+// compatibility tests, in file order.
+func scenarioEvents(t *testing.T, scenario string) [][]byte {
+	dir := filepath.Join("..", "..", "..", "shared", "external", "openlineage", "events", "compatibility-tests", "consumer", "scenarios", scenario, "events")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) == 0 {
 		if os.Getenv("PROV_REQUIRE_SERVICES") == "1" {
@@ -41,7 +45,10 @@ func airflowEvents(t *testing.T) [][]byte {
 }
 
 // lineageLog is a SQLite log holding the Airflow events.
-func lineageLog(t *testing.T) []string {
+func lineageLog(t *testing.T) []string { return scenarioLog(t, airflowEvents(t)) }
+
+// scenarioLog is a SQLite log holding events.
+func scenarioLog(t *testing.T, events [][]byte) []string {
 	dir := t.TempDir()
 	args := []string{"--db", filepath.Join(dir, "prov.db")}
 	if r := run(t, "", append(args, "init", "--origin", "test.example/lineage")...); r.code != 0 {
@@ -54,7 +61,7 @@ func lineageLog(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	defer done()
-	if _, err := openlineage.Ingest(ctx, l, airflowEvents(t)); err != nil {
+	if _, err := openlineage.Ingest(ctx, l, events); err != nil {
 		t.Fatal(err)
 	}
 	return args
@@ -248,5 +255,24 @@ func TestServeLineageQueries(t *testing.T) {
 	_, doc, _ := s.do(t, "GET", "/api/v1/export", reader, nil)
 	if c := readProvJSON(t, string(doc)); c["activity"] < 8 {
 		t.Errorf("export through the server: python3-prov read %v", c)
+	}
+}
+
+// TestLineageColumns shows the column-level lineage of a real Spark run
+// (the CLL scenario: tbl1's columns ident, trans and agg from two sources).
+func TestLineageColumns(t *testing.T) {
+	base := scenarioLog(t, scenarioEvents(t, "CLL"))
+	r := run(t, "", append(base, "lineage", "file:/tmp/cll_test/tbl1", "--upstream", "--columns")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"dataset:file:/tmp/cll_test/cll_source1", "dataset:file:/tmp/cll_test/cll_source2", `column dataset:file:/tmp/cll_test/tbl1."ident" <- dataset:file:/tmp/cll_test/`, `column dataset:file:/tmp/cll_test/tbl1."agg" <- `} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = run(t, "", append(base, "lineage", "file:/tmp/cll_test/tbl1", "--upstream")...)
+	if strings.Contains(r.stdout, "column ") {
+		t.Errorf("columns without --columns:\n%s", r.stdout)
 	}
 }

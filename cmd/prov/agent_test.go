@@ -108,6 +108,8 @@ func TestAgentKeys(t *testing.T) {
 		want(l.run(t, "", "verify"), 0, "3 signed records verified with 3 agent keys", "")
 		// The log shows the records, stored as envelopes.
 		want(l.run(t, "", "log"), 0, "[signed] record 4", "")
+		want(l.run(t, "", "log"), 0, "[key rotate "+keyList(t, l, "svc:ci")[0][:12]+"… → ", "")
+		want(l.run(t, "", "log"), 0, "[policy require_signatures=true]", "")
 		if r := l.run(t, "", "get", "6"); !strings.HasPrefix(r.stdout, `{"payloadType":"application/vnd.prov.record+json"`) {
 			t.Errorf("get: %s", r.stdout)
 		}

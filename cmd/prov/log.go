@@ -309,6 +309,30 @@ func (m *Main) printRecord(index int64, data, leafHash []byte) error {
 	return err
 }
 
+// keySummary says what a key record does, for prov log: [key add 3f2a…].
+func keySummary(rec []byte) string {
+	r, err := prov.ParseRecord(rec)
+	if err != nil {
+		return ""
+	}
+	ev, err := prov.ParseKeyEvent(r)
+	if err != nil {
+		return ""
+	}
+	abbrev := func(id string) string { return id[:min(len(id), 12)] + "…" }
+	switch ev.Action {
+	case prov.KeyRotate:
+		return fmt.Sprintf("[key rotate %s → %s]", abbrev(ev.Replaces), abbrev(ev.KeyID))
+	case prov.KeyPolicy:
+		return fmt.Sprintf("[policy require_signatures=%v]", *ev.RequireSignatures)
+	case prov.KeyRevoke:
+		if ev.CompromisedSince != nil {
+			return fmt.Sprintf("[key revoke %s, compromised since %d]", abbrev(ev.KeyID), *ev.CompromisedSince)
+		}
+	}
+	return fmt.Sprintf("[key %s %s]", ev.Action, abbrev(ev.KeyID))
+}
+
 func (m *Main) logCommand() *cobra.Command {
 	var from, to int64
 	cmd := &cobra.Command{
@@ -362,6 +386,9 @@ func (m *Main) logCommand() *cobra.Command {
 					Reason string `json:"reason"`
 				}
 				json.Unmarshal(rec, &r)
+				if e.Type == prov.TypeKey {
+					r.Reason = strings.TrimSpace(keySummary(rec) + " " + r.Reason)
+				}
 				if env != nil {
 					r.Reason = "[signed] " + r.Reason
 				}

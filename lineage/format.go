@@ -27,7 +27,7 @@ func (r *Result) Write(w io.Writer, format string) error {
 	case "json":
 		enc := json.NewEncoder(bw)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(r.jsonForm()); err != nil {
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
 	case "dot":
@@ -38,17 +38,6 @@ func (r *Result) Write(w io.Writer, format string) error {
 		return prov.Errorf(prov.Invalid, "unknown format %q: want one of %s", format, strings.Join(Formats, ", "))
 	}
 	return bw.Flush()
-}
-
-func (r *Result) jsonForm() *Result {
-	c := *r
-	if c.Nodes == nil {
-		c.Nodes = []ResultNode{}
-	}
-	if c.Edges == nil {
-		c.Edges = []Edge{}
-	}
-	return &c
 }
 
 // text quotes s when it holds characters that would break a line of text.
@@ -63,7 +52,7 @@ func text(s NodeID) string {
 
 func (r *Result) writeTree(w *bufio.Writer) {
 	children := map[NodeID][]Edge{}
-	for _, e := range r.Edges {
+	for _, e := range r.Edges() {
 		if r.Direction == Downstream.String() {
 			children[e.From] = append(children[e.From], e)
 		} else {
@@ -168,7 +157,7 @@ func (r *Result) writeDot(w *bufio.Writer) {
 	for _, e := range r.Cycles {
 		cyc[e] = true
 	}
-	for _, e := range r.Edges {
+	for _, e := range r.Edges() {
 		attr := ""
 		if cyc[e] {
 			attr = " [color=red, label=\"cycle\"]"
@@ -205,10 +194,8 @@ func mermaidLabel(s string) string {
 
 func (r *Result) writeMermaid(w *bufio.Writer) {
 	fmt.Fprintln(w, "flowchart LR")
-	name := map[NodeID]string{}
 	for i, n := range r.Nodes {
 		id := "n" + strconv.Itoa(i)
-		name[n.ID] = id
 		open, end := "[\"", "\"]"
 		switch n.Kind {
 		case KindDataset:
@@ -218,8 +205,8 @@ func (r *Result) writeMermaid(w *bufio.Writer) {
 		}
 		fmt.Fprintf(w, "  %s%s%s%s\n", id, open, mermaidLabel(string(n.ID)), end)
 	}
-	for _, e := range r.Edges {
-		fmt.Fprintf(w, "  %s --> %s\n", name[e.From], name[e.To])
+	for _, e := range r.links {
+		fmt.Fprintf(w, "  n%d --> n%d\n", e.from, e.to)
 	}
 }
 

@@ -444,6 +444,7 @@ type scratch struct {
 	grey  []uint32
 	black []uint32
 	next  []int32
+	pos   []int32 // by node: position in the result's nodes
 	stack []int32
 	keys  []uint64
 }
@@ -457,7 +458,7 @@ func (x *index) getScratch() *scratch {
 	x.mu.Unlock()
 	if s == nil {
 		n := x.n
-		s = &scratch{seen: make([]uint32, n), at: make([]int32, n), grey: make([]uint32, n), black: make([]uint32, n), next: make([]int32, n)}
+		s = &scratch{seen: make([]uint32, n), at: make([]int32, n), grey: make([]uint32, n), black: make([]uint32, n), next: make([]int32, n), pos: make([]int32, n)}
 	}
 	s.gen++
 	if s.gen == 0 { // wrapped: clear once every 2^32 queries

@@ -104,14 +104,14 @@ func TestLineageUpstream(t *testing.T) {
 		"dataset:ns:raw>job:ns:clean", "dataset:ns:ref>job:ns:clean",
 		"dataset:ns:clean>job:ns:train", "dataset:ns:labels>job:ns:train",
 	}
-	if got := edges(r.Edges); !slices.Equal(got, wantEdges) {
+	if got := edges(r.Edges()); !slices.Equal(got, wantEdges) {
 		t.Errorf("edges: got %v, want %v", got, wantEdges)
 	}
 	if r.Truncated || len(r.Cycles) != 0 {
 		t.Errorf("truncated %v, cycles %v: want neither", r.Truncated, r.Cycles)
 	}
 	// The earliest report of an edge is its time.
-	for _, e := range r.Edges {
+	for _, e := range r.Edges() {
 		if e.From == ds("raw") && !e.At.Equal(at(1)) {
 			t.Errorf("raw>clean at %v, want %v", e.At, at(1))
 		}
@@ -467,11 +467,11 @@ func TestCyclesRandom(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, want := len(r.Cycles) > 0, hasCycle(r.Edges, nil); got != want {
-					t.Fatalf("trial %d %s %+v: cycles %v, but the edges %v a cycle: %v", trial, root, opts, r.Cycles, map[bool]string{true: "hold", false: "hold no"}[want], r.Edges)
+				if got, want := len(r.Cycles) > 0, hasCycle(r.Edges(), nil); got != want {
+					t.Fatalf("trial %d %s %+v: cycles %v, but the edges %v a cycle: %v", trial, root, opts, r.Cycles, map[bool]string{true: "hold", false: "hold no"}[want], r.Edges())
 				}
-				if hasCycle(r.Edges, r.Cycles) {
-					t.Fatalf("trial %d %s: without %v the edges still hold a cycle: %v", trial, root, r.Cycles, r.Edges)
+				if hasCycle(r.Edges(), r.Cycles) {
+					t.Fatalf("trial %d %s: without %v the edges still hold a cycle: %v", trial, root, r.Cycles, r.Edges())
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"time"
@@ -56,10 +57,11 @@ type Edge struct {
 }
 
 // Result is the answer to a lineage query: the nodes reached with their
-// depth (sorted by depth, then id), the edges walked among them, and the
-// edges that close a cycle (each also in Edges). Edges are sorted by their
-// end nearer the root (To upstream, From downstream), then by the other end,
-// in id order.
+// depth (sorted by depth, then id), the edges walked among them (Edges), and
+// the edges that close a cycle (each also an edge). Edges are sorted by
+// their end nearer the root (To upstream, From downstream), then by the
+// other end, in id order. They are kept compactly (node positions, no
+// strings) and written out by Edges and MarshalJSON.
 type Result struct {
 	Root      NodeID       `json:"root"`
 	Direction string       `json:"direction"`
@@ -67,7 +69,7 @@ type Result struct {
 	At        time.Time    `json:"at,omitzero"`
 	View      string       `json:"view"` // "jobs" or "runs"
 	Nodes     []ResultNode `json:"nodes"`
-	Edges     []Edge       `json:"edges"`
+	links     []link       // the edges, by position in Nodes
 	Cycles    []Edge       `json:"cycles,omitempty"`
 	Columns   []ColumnEdge `json:"columns,omitempty"`
 	// Truncated: nodes exist beyond Depth.
@@ -151,7 +153,9 @@ func (g *Graph) Lineage(root NodeID, opts Options) (*Result, error) {
 	slices.Sort(keys)
 	res.Nodes = make([]ResultNode, len(keys))
 	for i, k := range keys {
-		n := g.nodes[x.order[uint32(k)]]
+		u := x.order[uint32(k)]
+		s.pos[u] = int32(i)
+		n := g.nodes[u]
 		res.Nodes[i] = ResultNode{ID: n.id, Kind: n.kind.String(), Depth: int(k >> 32)}
 	}
 	// The edges walked, in data-flow direction: from each node reached (in
@@ -161,7 +165,7 @@ func (g *Graph) Lineage(root NodeID, opts Options) (*Result, error) {
 		keys[i] = uint64(x.rank[u])
 	}
 	slices.Sort(keys)
-	res.Edges = make([]Edge, 0, walkedEdges)
+	res.links = make([]link, 0, walkedEdges)
 	cyclicNodes := false
 	for _, k := range keys {
 		u := x.order[k]
@@ -173,11 +177,11 @@ func (g *Graph) Lineage(root NodeID, opts Options) (*Result, error) {
 			if at != noTime && adj.at[p] > at {
 				continue
 			}
-			e := Edge{From: g.nodes[u].id, To: g.nodes[adj.to[p]].id, At: fromNanos(adj.at[p])}
+			e := link{from: s.pos[u], to: s.pos[adj.to[p]], at: adj.at[p]}
 			if opts.Direction == Upstream {
-				e.From, e.To = e.To, e.From
+				e.from, e.to = e.to, e.from
 			}
-			res.Edges = append(res.Edges, e)
+			res.links = append(res.links, e)
 		}
 	}
 	walked := func(f, t int32, p int32) bool {
@@ -256,6 +260,39 @@ func compareColumns(a, b ColumnEdge) int {
 		}
 	}
 	return 0
+}
+
+// link is an edge of a Result: positions in Result.Nodes, and the time
+// (Unix nanoseconds, noTime if unknown).
+type link struct {
+	from, to int32
+	at       int64
+}
+
+// Edges returns the edges of the result, in data-flow direction, sorted as
+// the Result doc says.
+func (r *Result) Edges() []Edge {
+	out := make([]Edge, len(r.links))
+	for i, l := range r.links {
+		out[i] = Edge{From: r.Nodes[l.from].ID, To: r.Nodes[l.to].ID, At: fromNanos(l.at)}
+	}
+	return out
+}
+
+// NumEdges returns the number of edges.
+func (r *Result) NumEdges() int { return len(r.links) }
+
+// MarshalJSON writes the result with its edges as {"from", "to", "at"}.
+func (r *Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	c := struct {
+		*plain
+		Edges []Edge `json:"edges"`
+	}{(*plain)(r), r.Edges()}
+	if c.Nodes == nil {
+		c.Nodes = []ResultNode{}
+	}
+	return json.Marshal(c)
 }
 
 // flowTime is the time of the edge from -> to in flow.

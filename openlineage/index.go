@@ -143,6 +143,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
+var upsertNames = map[string]string{"jobs": fmt.Sprintf(upsertName, "jobs"), "datasets": fmt.Sprintf(upsertName, "datasets")}
+
 // stmt is one statement to run with its arguments.
 type stmt struct {
 	query string
@@ -156,6 +158,33 @@ type indexWriter struct {
 	d     *dialect
 	tx    prov.Tx
 	stmts []stmt
+	// names are the jobs and datasets of the batch, each upserted once.
+	names map[nameKey]*nameSpan
+	order []nameKey
+}
+
+type nameKey struct{ table, namespace, name string }
+
+type nameSpan struct {
+	firstAt     time.Time
+	first, last int64
+}
+
+// name notes a job or dataset named by record idx at t.
+func (w *indexWriter) name(table, namespace, name string, t time.Time, idx int64) {
+	k := nameKey{table, namespace, name}
+	if sp := w.names[k]; sp != nil {
+		if t.Before(sp.firstAt) {
+			sp.firstAt = t
+		}
+		sp.last = idx
+		return
+	}
+	if w.names == nil {
+		w.names = map[nameKey]*nameSpan{}
+	}
+	w.names[k] = &nameSpan{firstAt: t, first: idx, last: idx}
+	w.order = append(w.order, k)
 }
 
 func (d *dialect) writer(tx prov.Tx) *indexWriter { return &indexWriter{d: d, tx: tx} }
@@ -179,7 +208,7 @@ func (w *indexWriter) add(idx int64, e *Event) {
 	if e.Run != nil {
 		if p := e.Run.ParentJob; p != nil {
 			w.exec(upsertRun, e.Run.ParentRun, p.Namespace, p.Name, nil, nil, nil, nil, nil, idx, idx)
-			w.exec(fmt.Sprintf(upsertName, "jobs"), p.Namespace, p.Name, at, idx, idx)
+			w.name("jobs", p.Namespace, p.Name, e.Time, idx)
 		}
 		var started, ended time.Time
 		switch e.EventType {
@@ -195,12 +224,12 @@ func (w *indexWriter) add(idx int64, e *Event) {
 		w.exec(upsertRun, e.Run.ID, e.Job.Namespace, e.Job.Name, parent, nullStr(e.EventType), stateAt, d.tsOpt(started), d.tsOpt(ended), idx, idx)
 	}
 	if e.Job != nil {
-		w.exec(fmt.Sprintf(upsertName, "jobs"), e.Job.Namespace, e.Job.Name, at, idx, idx)
+		w.name("jobs", e.Job.Namespace, e.Job.Name, e.Time, idx)
 	}
 	pos := 0
 	io := func(output int, list []Dataset) {
 		for i, ds := range list {
-			w.exec(fmt.Sprintf(upsertName, "datasets"), ds.Namespace, ds.Name, at, idx, idx)
+			w.name("datasets", ds.Namespace, ds.Name, e.Time, idx)
 			var schema any
 			if ds.Schema != nil {
 				schema = string(ds.Schema)
@@ -220,6 +249,10 @@ func (w *indexWriter) add(idx int64, e *Event) {
 }
 
 func (w *indexWriter) flush(ctx context.Context) error {
+	for _, k := range w.order {
+		sp := w.names[k]
+		w.exec(upsertNames[k.table], k.namespace, k.name, w.d.ts(sp.firstAt), sp.first, sp.last)
+	}
 	if w.d.pg {
 		q := w.tx.(interface{ Querier() postgres.Querier }).Querier()
 		b := &pgx.Batch{}

@@ -114,12 +114,8 @@ func Record(e *Event) ([]byte, error) {
 	}
 	b = b[:len(b)-1] // the closing brace: attributes follow
 	if bytes.ContainsAny(e.Raw, "\r\n") {
-		text, err := json.Marshal(string(e.Raw))
-		if err != nil {
-			return nil, err
-		}
 		b = append(b, `,"attributes":{"`+attrEventText+`":`...)
-		b = append(b, text...)
+		b = appendQuoted(b, e.Raw)
 	} else {
 		b = append(b, `,"attributes":{"`+attrEvent+`":`...)
 		b = append(b, e.Raw...)
@@ -180,4 +176,33 @@ func EventOf(record []byte) (event []byte, ok bool) {
 		return []byte(*r.Attributes.Text), true
 	}
 	return nil, false
+}
+
+// appendQuoted appends s (valid UTF-8) as a JSON string: quotes, backslashes
+// and control characters escaped, everything else as it is.
+func appendQuoted(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i, c := range s {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

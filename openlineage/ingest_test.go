@@ -3,6 +3,8 @@ package openlineage_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/prov-dev/prov"
@@ -73,4 +75,39 @@ func TestIngestCorpus(t *testing.T) {
 		}
 		t.Logf("%d events ingested (%d distinct), log size %d", len(events), len(seen), size)
 	})
+}
+
+// TestIngestBadInput: a huge event is refused with its size and the limit,
+// a cycle is stored and reported, and a bad event in a batch names its
+// place and appends nothing.
+func TestIngestBadInput(t *testing.T) {
+	ctx := context.Background()
+	_, l := newSQLite(t)
+	l.MaxRecordBytes = 4096
+	huge := []byte(strings.Replace(okEvent, `"run":{`, `"run":{"facets":{"big":{"x":"`+strings.Repeat("x", 5000)+`"}},`, 1))
+	_, err := openlineage.Ingest(ctx, l, [][]byte{huge})
+	var se *openlineage.SizeError
+	var re *tlog.RecordError
+	if !errors.As(err, &se) || !errors.As(err, &re) || re.N != 0 || !strings.Contains(err.Error(), "over the limit of 4096 bytes") {
+		t.Errorf("huge event: got %v", err)
+	}
+	// Under the event limit, over the record limit once mapped.
+	l.MaxRecordBytes = len(okEvent) + 10
+	if _, err := openlineage.Ingest(ctx, l, [][]byte{[]byte(okEvent)}); !errors.As(err, &se) || !strings.Contains(err.Error(), "makes a record of") {
+		t.Errorf("event whose record is over the limit: got %v", err)
+	}
+	l.MaxRecordBytes = 0
+	cyc := seeds(t)[6] // testdata/edge.jsonl: gs://bucket a/b is read and written
+	res, err := openlineage.Ingest(ctx, l, [][]byte{cyc})
+	if err != nil || len(res[0].Cycles) != 1 || res[0].Cycles[0] != "dataset:gs://bucket:a/b" {
+		t.Errorf("cycle: got %+v %v", res, err)
+	}
+	bad := strings.Replace(okEvent, `"name":"j"`, `"name":["j"]`, 1)
+	_, err = openlineage.Ingest(ctx, l, [][]byte{[]byte(okEvent), []byte(bad)})
+	if !errors.As(err, &re) || re.N != 1 || !strings.Contains(err.Error(), `field "job.name"`) {
+		t.Errorf("bad event in a batch: got %v", err)
+	}
+	if n, _ := l.Size(ctx); n != 1 {
+		t.Errorf("log size %d after a refused batch, want 1", n)
+	}
 }

@@ -216,6 +216,7 @@ func TestConformance(t *testing.T) {
 	s := newSchemas()
 	var valid, invalid, tolerated int
 	byWhat := map[string]int{}
+	refused := map[string]int{} // by directory
 	for _, c := range events {
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(c.raw))
 		if err != nil {
@@ -227,6 +228,8 @@ func TestConformance(t *testing.T) {
 		switch {
 		case goErr != nil && schemaErr != nil:
 			invalid++
+			dir := strings.Join(strings.SplitN(c.file, "/", 3)[:min(2, strings.Count(c.file, "/"))], "/")
+			refused[dir]++
 		case goErr != nil:
 			if why, ok := knownStricter[c.String()]; !ok {
 				t.Errorf("%s: the schemas accept it, Decode refuses it: %v", c, goErr)
@@ -251,5 +254,5 @@ func TestConformance(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d corpus events: %d valid, %d accepted with tolerances %v, %d refused by both", len(events), valid, tolerated, byWhat, invalid)
+	t.Logf("%d corpus events: %d valid, %d accepted with tolerances %v, %d refused by both, by directory: %v", len(events), valid, tolerated, byWhat, invalid, refused)
 }

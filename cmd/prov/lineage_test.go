@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/prov-dev/prov/openlineage"
 )
 
 // airflowEvents are the events of a real Airflow run (OpenLineage
@@ -45,30 +42,28 @@ func scenarioEvents(t *testing.T, scenario string) [][]byte {
 }
 
 // lineageLog is a SQLite log holding the Airflow events.
-func lineageLog(t *testing.T) []string { return scenarioLog(t, airflowEvents(t)) }
+func lineageLog(t *testing.T) []string { return scenarioLog(t, newSQLiteLog(t), airflowEvents(t)) }
 
-// scenarioLog is a SQLite log holding events.
-func scenarioLog(t *testing.T, events [][]byte) []string {
-	dir := t.TempDir()
-	args := []string{"--db", filepath.Join(dir, "prov.db")}
-	if r := run(t, "", append(args, "init", "--origin", "test.example/lineage")...); r.code != 0 {
-		t.Fatalf("init: %d %s", r.code, r.stderr)
+// scenarioLog ingests events into l with prov ingest openlineage, and
+// returns l's arguments.
+func scenarioLog(t *testing.T, l *testLog, events [][]byte) []string {
+	t.Helper()
+	body := "[" + string(bytes.Join(events, []byte(","))) + "]"
+	if r := l.run(t, body, "ingest", "openlineage", "-"); r.code != 0 {
+		t.Fatalf("ingest: %d %s", r.code, r.stderr)
 	}
-	m := &Main{Getenv: func(string) string { return "" }, DB: args[1], MaxRecordBytes: 1 << 20}
-	ctx := context.Background()
-	l, done, err := m.openLog(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer done()
-	if _, err := openlineage.Ingest(ctx, l, events); err != nil {
-		t.Fatal(err)
-	}
-	return args
+	return l.args
 }
 
+// TestLineageCLI runs lineage, impact, quarantine and export on a real
+// Airflow run's events, on both backends.
 func TestLineageCLI(t *testing.T) {
-	base := lineageLog(t)
+	forEachBackend(t, func(t *testing.T, newLog func(t *testing.T) *testLog) {
+		checkLineageCLI(t, scenarioLog(t, newLog(t), airflowEvents(t)))
+	})
+}
+
+func checkLineageCLI(t *testing.T, base []string) {
 	prov := func(args ...string) result {
 		t.Helper()
 		return run(t, "", append(append([]string{}, base...), args...)...)
@@ -261,7 +256,7 @@ func TestServeLineageQueries(t *testing.T) {
 // TestLineageColumns shows the column-level lineage of a real Spark run
 // (the CLL scenario: tbl1's columns ident, trans and agg from two sources).
 func TestLineageColumns(t *testing.T) {
-	base := scenarioLog(t, scenarioEvents(t, "CLL"))
+	base := scenarioLog(t, newSQLiteLog(t), scenarioEvents(t, "CLL"))
 	r := run(t, "", append(base, "lineage", "file:/tmp/cll_test/tbl1", "--upstream", "--columns")...)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)

@@ -206,7 +206,9 @@ func (l *Log) refreshKeys(ctx context.Context, tx prov.ReadTx, size int64) (*key
 		return nil, err
 	}
 	next.through = size
-	l.keys.CompareAndSwap(cur, next)
+	if cur == nil || size >= cur.through { // a read snapshot older than the published keys does not replace them
+		l.keys.CompareAndSwap(cur, next)
+	}
 	return next, nil
 }
 

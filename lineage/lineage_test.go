@@ -422,8 +422,19 @@ func TestFormats(t *testing.T) {
 		t.Errorf("tree: a name with a line break must stay on one line:\n%s", out["tree"])
 	}
 	var back lineage.Result
-	if err := json.Unmarshal([]byte(out["json"]), &back); err != nil || len(back.Nodes) != 3 || len(back.Columns) != 1 {
+	if err := json.Unmarshal([]byte(out["json"]), &back); err != nil || len(back.Nodes) != 3 || len(back.Columns) != 1 || back.NumEdges() != 2 {
 		t.Errorf("json: %v %+v", err, back)
+	}
+	// A result read back from JSON (from a server) writes the same.
+	for _, f := range lineage.Formats {
+		var b bytes.Buffer
+		back.Write(&b, f)
+		if b.String() != out[f] {
+			t.Errorf("%s of a result read from JSON:\n%s\nwant\n%s", f, b.String(), out[f])
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"nodes":[],"edges":[{"from":"a","to":"b"}]}`), &back); !prov.IsKind(err, prov.Invalid) {
+		t.Errorf("an edge between unknown nodes: got %v", err)
 	}
 	if err := r.Write(&bytes.Buffer{}, "svg"); !prov.IsKind(err, prov.Invalid) {
 		t.Errorf("unknown format: got %v", err)

@@ -295,6 +295,34 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 	return json.Marshal(c)
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (a result from a server),
+// so that it can be written in any format. An edge naming a node that is
+// not among the nodes is an error.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	type plain Result
+	c := struct {
+		*plain
+		Edges []Edge `json:"edges"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return err
+	}
+	pos := make(map[NodeID]int32, len(r.Nodes))
+	for i, n := range r.Nodes {
+		pos[n.ID] = int32(i)
+	}
+	r.links = make([]link, 0, len(c.Edges))
+	for _, e := range c.Edges {
+		f, ok := pos[e.From]
+		t, ok2 := pos[e.To]
+		if !ok || !ok2 {
+			return prov.Errorf(prov.Invalid, "lineage result: edge %s -> %s names a node that is not in the result", e.From, e.To)
+		}
+		r.links = append(r.links, link{from: f, to: t, at: nanos(e.At)})
+	}
+	return nil
+}
+
 // flowTime is the time of the edge from -> to in flow.
 func (g *Graph) flowTime(flow *csr, from, to int32) int64 {
 	for p := flow.off[from]; p < flow.off[from+1]; p++ {

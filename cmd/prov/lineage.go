@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/client"
 	"github.com/prov-dev/prov/lineage"
 	"github.com/prov-dev/prov/openlineage"
 	"github.com/prov-dev/prov/provjson"
@@ -97,6 +100,20 @@ submitted lineage are reported, never followed twice.`,
 			if m.JSON {
 				format = "json"
 			}
+			if m.client != nil {
+				q := client.LineageQuery{Namespace: nf.namespace, Name: nf.name, Direction: "upstream", Depth: depth, At: at, Columns: columns, Runs: runs}
+				if down {
+					q.Direction = "downstream"
+				}
+				if len(args) == 1 {
+					q.Node = args[0]
+				}
+				var res lineage.Result
+				if err := m.client.Lineage(ctx, q, &res); err != nil {
+					return m.remoteErr(err)
+				}
+				return res.Write(m.Stdout, format)
+			}
 			store, g, err := m.openGraph(ctx, t)
 			if err != nil {
 				return err
@@ -151,6 +168,19 @@ migration) or a job, the datasets it wrote at or after --since are.`,
 			}
 			if m.JSON {
 				format = "json"
+			}
+			if m.client != nil {
+				node := nf.name
+				if len(args) == 1 {
+					node = args[0]
+				} else if nf.namespace != "" {
+					node = nf.namespace + ":" + nf.name
+				}
+				var res lineage.ImpactResult
+				if err := m.client.Impact(ctx, node, activity, since, &res); err != nil {
+					return m.remoteErr(err)
+				}
+				return res.Write(m.Stdout, format)
 			}
 			store, g, err := m.openGraph(ctx, time.Time{})
 			if err != nil {
@@ -208,7 +238,17 @@ pipeline (a training job) can gate on it.`,
 					return usageError{fmt.Errorf("--reason is required: say why the data is bad (mark) or good again (clear)")}
 				}
 				if m.client != nil {
-					return prov.Errorf(prov.Invalid, "quarantine %s writes to a database (--db); through a server, use POST /api/v1/quarantine", action)
+					node := nf.name
+					if len(args) == 1 {
+						node = args[0]
+					} else if nf.namespace != "" {
+						node = nf.namespace + ":" + nf.name
+					}
+					var mk quarantine.Mark
+					if err := m.client.Quarantine(ctx, action, node, reason, ticket, &mk); err != nil {
+						return m.remoteErr(err)
+					}
+					return m.printMark(action, mk)
 				}
 				l, done, err := m.openLog(ctx, true)
 				if err != nil {
@@ -249,15 +289,7 @@ pipeline (a training job) can gate on it.`,
 					return err
 				}
 				mk.Index = idx
-				if m.JSON {
-					return m.printJSON(mk)
-				}
-				verb := "quarantined"
-				if action == quarantine.ActionClear {
-					verb = "cleared"
-				}
-				fmt.Fprintf(m.Stdout, "%s %s (record %d)\n", verb, mk.Node, idx)
-				return nil
+				return m.printMark(action, mk)
 			},
 		}
 		c.Short = map[string]string{"mark": "Mark a node as poisoned", "clear": "End a node's quarantine"}[action]
@@ -273,26 +305,7 @@ pipeline (a training job) can gate on it.`,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			store, g, err := m.openGraph(ctx, time.Time{})
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			st, err := quarantine.Load(ctx, store)
-			if err != nil {
-				return err
-			}
-			typed := ""
-			if len(args) == 1 {
-				typed = args[0]
-			} else {
-				n, err := nf.resolve(g, args)
-				if err != nil {
-					return err
-				}
-				typed = string(n)
-			}
-			node, b, err := st.Check(g, typed)
+			node, b, err := m.checkQuarantine(ctx, nf, args)
 			if err != nil {
 				return err
 			}
@@ -322,19 +335,27 @@ pipeline (a training job) can gate on it.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			var marks []quarantine.Mark
 			if m.client != nil {
-				return prov.Errorf(prov.Invalid, "quarantine list reads a database (--db); through a server, use GET /api/v1/quarantine")
+				var out struct {
+					Quarantined []quarantine.Mark `json:"quarantined"`
+				}
+				if err := m.client.QuarantineCheck(ctx, "", &out); err != nil {
+					return m.remoteErr(err)
+				}
+				marks = out.Quarantined
+			} else {
+				store, err := m.openStore(ctx, false)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				st, err := quarantine.Load(ctx, store)
+				if err != nil {
+					return err
+				}
+				marks = st.List()
 			}
-			store, err := m.openStore(ctx, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			st, err := quarantine.Load(ctx, store)
-			if err != nil {
-				return err
-			}
-			marks := st.List()
 			if m.JSON {
 				return m.printJSON(map[string]any{"quarantined": marks})
 			}
@@ -399,7 +420,19 @@ time.`,
 			}
 			f.Activity = activity
 			if m.client != nil {
-				return prov.Errorf(prov.Invalid, "export reads a database (--db); through a server, use GET /api/v1/export")
+				var doc json.RawMessage
+				if err := m.client.Export(ctx, node, activity, since, &doc); err != nil {
+					return m.remoteErr(err)
+				}
+				return m.writeExport(output, func(w io.Writer) error {
+					var buf bytes.Buffer
+					if err := json.Indent(&buf, doc, "", "  "); err != nil {
+						return err
+					}
+					buf.WriteByte('\n')
+					_, err := w.Write(buf.Bytes())
+					return err
+				}, -1)
 			}
 			store, err := m.openStore(ctx, false)
 			if err != nil {
@@ -419,27 +452,7 @@ time.`,
 			if err != nil {
 				return err
 			}
-			w := m.Stdout
-			if output != "" && output != "-" {
-				file, err := os.Create(output)
-				if err != nil {
-					return prov.Errorf(prov.Invalid, "cannot create %s: %v", output, err)
-				}
-				defer file.Close()
-				bw := bufio.NewWriter(file)
-				if err := d.Write(bw); err != nil {
-					return err
-				}
-				if err := bw.Flush(); err != nil {
-					return err
-				}
-				if err := file.Close(); err != nil {
-					return err
-				}
-				fmt.Fprintf(m.Stderr, "%d records written to %s\n", d.Records(), output)
-				return nil
-			}
-			return d.Write(w)
+			return m.writeExport(output, d.Write, d.Records())
 		},
 	}
 	f := cmd.Flags()
@@ -449,4 +462,90 @@ time.`,
 	f.StringVar(&since, "since", "", "only records at or after this time (RFC 3339, a date, or an age such as 7d)")
 	f.StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
 	return cmd
+}
+
+// writeExport writes a document to output (a file; "" or "-": standard
+// output), and says how many records a file got (records < 0: unknown).
+func (m *Main) writeExport(output string, write func(io.Writer) error, records int) error {
+	if output == "" || output == "-" {
+		return write(m.Stdout)
+	}
+	file, err := os.Create(output)
+	if err != nil {
+		return prov.Errorf(prov.Invalid, "cannot create %s: %v", output, err)
+	}
+	defer file.Close()
+	bw := bufio.NewWriter(file)
+	if err := write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	if records >= 0 {
+		fmt.Fprintf(m.Stderr, "%d records written to %s\n", records, output)
+	}
+	return nil
+}
+
+// printMark prints a mark or clear that was appended.
+func (m *Main) printMark(action string, mk quarantine.Mark) error {
+	if m.JSON {
+		return m.printJSON(mk)
+	}
+	verb := "quarantined"
+	if action == quarantine.ActionClear {
+		verb = "cleared"
+	}
+	fmt.Fprintf(m.Stdout, "%s %s (record %d)\n", verb, mk.Node, mk.Index)
+	return nil
+}
+
+// checkQuarantine checks the node of args or nf, in the database or
+// through the server.
+func (m *Main) checkQuarantine(ctx context.Context, nf nodeFlags, args []string) (lineage.NodeID, *quarantine.Blocked, error) {
+	if m.client != nil {
+		node := nf.name
+		if len(args) == 1 {
+			node = args[0]
+		} else if nf.namespace != "" {
+			node = nf.namespace + ":" + nf.name
+		}
+		var out struct {
+			Node        lineage.NodeID   `json:"node"`
+			Quarantined bool             `json:"quarantined"`
+			Path        []lineage.NodeID `json:"path"`
+			Mark        quarantine.Mark  `json:"mark"`
+		}
+		if err := m.client.QuarantineCheck(ctx, node, &out); err != nil {
+			return "", nil, m.remoteErr(err)
+		}
+		if !out.Quarantined {
+			return out.Node, nil, nil
+		}
+		return out.Node, &quarantine.Blocked{Path: out.Path, Mark: out.Mark}, nil
+	}
+	store, g, err := m.openGraph(ctx, time.Time{})
+	if err != nil {
+		return "", nil, err
+	}
+	defer store.Close()
+	st, err := quarantine.Load(ctx, store)
+	if err != nil {
+		return "", nil, err
+	}
+	typed := ""
+	if len(args) == 1 {
+		typed = args[0]
+	} else {
+		n, err := nf.resolve(g, args)
+		if err != nil {
+			return "", nil, err
+		}
+		typed = string(n)
+	}
+	return st.Check(g, typed)
 }

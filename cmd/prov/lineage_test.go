@@ -251,6 +251,33 @@ func TestServeLineageQueries(t *testing.T) {
 	if c := readProvJSON(t, string(doc)); c["activity"] < 8 {
 		t.Errorf("export through the server: python3-prov read %v", c)
 	}
+
+	// The same commands in client mode (--server), a pipeline gating on a
+	// server it can reach.
+	remote := func(tok string, args ...string) result {
+		return run(t, "", append([]string{"--server", s.url, "--token-file", tokenFile(t, tok)}, args...)...)
+	}
+	expect := func(r result, code int, wantOut, wantErr string) {
+		t.Helper()
+		if r.code != code || !strings.Contains(r.stdout, wantOut) || !strings.Contains(r.stderr, wantErr) {
+			t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant stdout with %q, stderr with %q", r.code, code, r.stdout, r.stderr, wantOut, wantErr)
+		}
+	}
+	const result = "dataset:gs://mock-bucket:result.csv"
+	expect(remote(reader, "lineage", "gs://mock-bucket:result.csv", "--upstream", "--format", "dot"), 0, `"dataset:gs://mock-bucket:test.csv" -> "job:airflow:BQ.upload";`, "")
+	expect(remote(reader, "lineage", "--namespace", "gs://mock-bucket", "--name", "result.csv", "--upstream", "--depth", "1"), 0, result+"\n└── job:airflow:BQ.download", "")
+	expect(remote(reader, "lineage", "gs://mock-bucket:reslt.csv", "--upstream"), 1, "", "did you mean")
+	expect(remote(reader, "impact", "dataset:gs://mock-bucket:test.csv"), 0, "4 dataset(s) poisoned:", "")
+	expect(remote(reader, "quarantine", "check", result), 0, "ok: neither "+result, "")
+	expect(remote(ingest, "quarantine", "mark", "--namespace", "gs://mock-bucket", "--name", "copied.csv", "--reason", "truncated copy"), 0, "quarantined dataset:gs://mock-bucket:copied.csv (record ", "")
+	expect(remote(reader, "quarantine", "check", result), 3, "QUARANTINED: "+result+" is downstream of quarantined dataset:gs://mock-bucket:copied.csv", "")
+	expect(remote(reader, "quarantine", "list"), 0, "dataset:gs://mock-bucket:copied.csv  since ", "")
+	expect(remote(ingest, "quarantine", "clear", "gs://mock-bucket:copied.csv", "--reason", "recopied"), 0, "cleared dataset:gs://mock-bucket:copied.csv", "")
+	expect(remote(reader, "quarantine", "check", result), 0, "ok", "")
+	r := remote(reader, "export", "--node", "gs://mock-bucket:result.csv")
+	if c := readProvJSON(t, r.stdout); r.code != 0 || c["activity"] == 0 {
+		t.Errorf("export --node through the server: %d %v %s", r.code, c, r.stderr)
+	}
 }
 
 // TestLineageColumns shows the column-level lineage of a real Spark run

@@ -39,6 +39,8 @@ var clientCommands = map[string]bool{
 	"prov capture status": true, "prov blame": true, "prov history": true, "prov activities": true,
 	"prov find": true, "prov fix": true, "prov revert": true,
 	"prov ingest openlineage": true, "prov diff-runs": true,
+	"prov lineage": true, "prov impact": true, "prov export": true,
+	"prov quarantine mark": true, "prov quarantine check": true, "prov quarantine clear": true, "prov quarantine list": true,
 	"prov sign": true, // needs neither a database nor a server
 }
 

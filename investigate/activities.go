@@ -251,6 +251,35 @@ func (s *snapshot) activity(ctx context.Context, id string) (*Activity, error) {
 	return a, nil
 }
 
+// prefetch reads what is known of the activities ids that are not yet
+// looked up, in one query, and then of their parents: what describing a
+// row's changes needs, without a query per activity.
+func (s *snapshot) prefetch(ctx context.Context, ids []string) error {
+	for round := 0; round < 2 && len(ids) > 0; round++ {
+		var need []string
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if _, ok := s.acts[id]; !ok && id != "" && !seen[id] {
+				seen[id] = true
+				need = append(need, id)
+			}
+		}
+		if err := s.loadSpans(ctx, need); err != nil {
+			return err
+		}
+		ids = nil
+		for _, id := range need {
+			a := s.acts[id]
+			if a == nil {
+				s.acts[id] = nil // known unknown
+				continue
+			}
+			ids = append(ids, a.Parent)
+		}
+	}
+	return nil
+}
+
 // releaseOf is the release of activity a: its own, or its nearest
 // ancestor's; an activity named release:R with no release stated is R's.
 func (s *snapshot) releaseOf(ctx context.Context, a *Activity) (string, error) {

@@ -110,6 +110,13 @@ func (s *snapshot) describe(ctx context.Context, changes []capture.RowChange, im
 			return nil, err
 		}
 	}
+	var acts []string
+	for _, c := range changes {
+		acts = append(acts, c.Activity)
+	}
+	if err := s.prefetch(ctx, acts); err != nil {
+		return nil, err
+	}
 	out := make([]*Change, len(changes))
 	for i, c := range changes {
 		ch := &Change{Index: c.Idx, Change: c.Change, Time: c.At, Op: opWord(c.Op), Columns: c.Columns, Agent: c.Agent}
@@ -281,6 +288,13 @@ func (iv *Investigator) Blame(ctx context.Context, table, key string) (*Blame, e
 					cols = append(cols, col)
 				}
 			}
+		}
+		var acts []string
+		for _, i := range writer {
+			acts = append(acts, changes[i].Activity)
+		}
+		if err := s.prefetch(ctx, acts); err != nil {
+			return err
 		}
 		// The current image: the after of the latest change.
 		var after json.RawMessage

@@ -454,6 +454,10 @@ func parseColumns(f string) []string {
 	if f == "" {
 		return []string{}
 	}
+	// Names without escapes (nearly all): the tokens between the quotes.
+	if !strings.Contains(f, `\`) && len(f) >= 2 && f[0] == '"' && f[len(f)-1] == '"' {
+		return strings.Split(f[1:len(f)-1], `","`)
+	}
 	var out []string
 	if err := json.Unmarshal([]byte("["+f+"]"), &out); err != nil {
 		return []string{}

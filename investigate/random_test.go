@@ -927,3 +927,17 @@ func show(f investigate.Filter) string {
 }
 
 var _ = errors.New
+
+func TestParseColumnsForms(t *testing.T) {
+	for _, cols := range [][]string{{"a"}, {"a", "b"}, {"x,y", `q"r`, `s\t`, "ü"}, {`","`}} {
+		var field string
+		for _, c := range cols {
+			b, _ := json.Marshal(c)
+			field += "," + string(b)
+		}
+		field += ","
+		if got := investigate.ParseColumnsForTest(field); !slices.Equal(got, cols) {
+			t.Errorf("%s: %q, want %q", field, got, cols)
+		}
+	}
+}

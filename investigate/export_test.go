@@ -1,0 +1,4 @@
+package investigate
+
+// ParseColumnsForTest exposes parseColumns to the tests.
+var ParseColumnsForTest = parseColumns

@@ -327,19 +327,29 @@ func (p *plan) sql(d dialect, count bool) (string, []any) {
 	}
 	later := "SELECT 1 FROM " + rc + " y WHERE y.relid = x.relid AND y.pk = x.pk AND y.idx > x.idx"
 	deleted := "y.op IN ('D', 'T')"
+	// PostgreSQL: OFFSET 0 keeps NOT EXISTS (later …) a probe of the
+	// primary key per candidate change, as SQLite runs it. Left to itself,
+	// the planner, which cannot estimate how few of a release's changes
+	// wrote the column, turns it into a hash anti-join over every change of
+	// the table that wrote the column: 2× slower at 3 M changes, and linear
+	// in the table, not in the candidates.
+	end := ")"
+	if d.pg {
+		end = " OFFSET 0)"
+	}
 	var where []string
 	switch {
 	case p.f.Current && p.f.Column != "":
-		where = append(where, "NOT EXISTS ("+later+" AND ("+a.hasColumn("y", p.f.Column)+" OR "+deleted+"))")
+		where = append(where, "NOT EXISTS ("+later+" AND ("+a.hasColumn("y", p.f.Column)+" OR "+deleted+")"+end)
 	case p.f.Current:
-		where = append(where, "x.op NOT IN ('D', 'T')", "NOT EXISTS ("+later+")")
+		where = append(where, "x.op NOT IN ('D', 'T')", "NOT EXISTS ("+later+end)
 	}
 	if p.not != nil {
 		touch := a.in("y.activity", ids(p.not))
 		if p.f.Column != "" {
 			touch += " AND (" + a.hasColumn("y", p.f.Column) + " OR " + deleted + ")"
 		}
-		where = append(where, "NOT EXISTS ("+later+" AND "+touch+")")
+		where = append(where, "NOT EXISTS ("+later+" AND "+touch+end)
 	}
 	cols := "x.pk, x.idx, " + d.text("x.op") + ", x.activity, x.agent, " + d.micros("x.at")
 	if count {

@@ -216,6 +216,16 @@ type snapshot struct {
 func (iv *Investigator) view(ctx context.Context, fn func(s *snapshot) error) error {
 	return iv.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
 		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d}
+		if iv.d.pg {
+			// Investigation's queries are index probes whose cost the
+			// planner overestimates (a release's changes, most of other
+			// columns): compiling them (JIT) costs more than running them.
+			rows, err := s.q.query(ctx, "SET LOCAL jit = off")
+			if err != nil {
+				return wrap("set up the snapshot", err)
+			}
+			rows.Close()
+		}
 		if err := iv.load(ctx, s); err != nil {
 			return err
 		}

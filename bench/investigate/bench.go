@@ -19,6 +19,7 @@ import (
 type options struct {
 	runs, samples int
 	repairs       bool
+	apply         bool
 	only          string
 }
 
@@ -347,6 +348,9 @@ func measureRepairs(ctx context.Context, b *bench, iv *investigate.Investigator,
 		ms(rev.median()), revRep.Selected, revRep.Changed, len(revRep.Conflicts), rev)
 	fmt.Printf("fix of the poisoned set (plan, rolled back)          %s  (selected %d, changed %d; runs %v)\n",
 		ms(fix.median()), fixRep.Selected, fixRep.Changed, fix)
+	if !o.apply {
+		return nil
+	}
 	t0 := time.Now()
 	f, err := iv.Fix(ctx, b.log, investigate.FixOptions{Filter: poisoned, Set: set, Reason: "bench", Activity: "fix:bench-" + time.Now().UTC().Format("150405"), Agent: "user:bench", Apply: true})
 	if err != nil {
@@ -413,7 +417,6 @@ func explain(ctx context.Context, b *bench, iv *investigate.Investigator, f inve
 		}
 		args = append(args, x)
 	}
-	fmt.Println(q)
 	if b.pg {
 		rows, err := b.pgConn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+q, args...)
 		if err != nil {
@@ -423,6 +426,9 @@ func explain(ctx context.Context, b *bench, iv *investigate.Investigator, f inve
 		for rows.Next() {
 			var line string
 			rows.Scan(&line)
+			if len(line) > 200 {
+				line = line[:200] + "…"
+			}
 			fmt.Println(line)
 		}
 		return rows.Err()

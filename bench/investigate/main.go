@@ -27,6 +27,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each measurement (medians are reported)")
 	samples := flag.Int("samples", 300, "random rows for blame and history")
 	repairs := flag.Bool("repairs", true, "measure fix and revert (they change the data: applied once, planned -runs times)")
+	apply := flag.Bool("apply", true, "with -repairs, also apply a fix and revert it (then the poisoned set is repaired: generate again to measure again)")
 	only := flag.String("only", "", "measure only this part: find, rows (blame and history), repairs")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.Parse()
@@ -61,7 +62,7 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
-		if err := measure(ctx, b, options{runs: *runs, samples: *samples, repairs: *repairs, only: *only}); err != nil {
+		if err := measure(ctx, b, options{runs: *runs, samples: *samples, repairs: *repairs, apply: *apply, only: *only}); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -94,7 +94,7 @@ func generate(ctx context.Context, b *bench, s scale) error {
 	if err := b.exec(ctx, "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL, plan text NOT NULL, score integer NOT NULL, photo_url text)"); err != nil {
 		return err
 	}
-	for _, q := range naiveSchema(b.pg) {
+	for _, q := range naiveSchema(b.pg, b.app) {
 		if err := b.exec(ctx, q); err != nil {
 			return err
 		}
@@ -313,8 +313,11 @@ var _ = capture.DefaultBatch
 // per change with the table, the key, the operation, the whole row before
 // and after as JSON, the activity and release the application set, and the
 // time; indexed for the questions asked of it.
-func naiveSchema(pg bool) []string {
+func naiveSchema(pg bool, schema string) []string {
 	if pg {
+		// The trigger names its table with its schema: repairs run on the
+		// store's connections, whose search_path is Prov's schema.
+		audit := schema + ".naive_audit"
 		return []string{
 			`CREATE TABLE naive_audit (
 				id       bigserial   PRIMARY KEY,
@@ -329,15 +332,15 @@ func naiveSchema(pg bool) []string {
 			`CREATE INDEX naive_audit_row ON naive_audit (tbl, pk, id)`,
 			`CREATE INDEX naive_audit_release ON naive_audit (release, tbl)`,
 			`CREATE INDEX naive_audit_activity ON naive_audit (activity, tbl)`,
-			`CREATE FUNCTION naive_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+			`CREATE OR REPLACE FUNCTION naive_audit() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN
 				IF TG_OP = 'DELETE' THEN
-					INSERT INTO naive_audit (tbl, pk, op, old, activity, release)
+					INSERT INTO ` + audit + ` (tbl, pk, op, old, activity, release)
 					VALUES (TG_TABLE_NAME, jsonb_build_object(TG_ARGV[0], to_jsonb(OLD) -> TG_ARGV[0]), 'D', to_jsonb(OLD),
 						nullif(current_setting('naive.activity', true), ''), nullif(current_setting('naive.release', true), ''));
 					RETURN OLD;
 				END IF;
-				INSERT INTO naive_audit (tbl, pk, op, old, new, activity, release)
+				INSERT INTO ` + audit + ` (tbl, pk, op, old, new, activity, release)
 				VALUES (TG_TABLE_NAME, jsonb_build_object(TG_ARGV[0], to_jsonb(NEW) -> TG_ARGV[0]), left(TG_OP, 1),
 					CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) END, to_jsonb(NEW),
 					nullif(current_setting('naive.activity', true), ''), nullif(current_setting('naive.release', true), ''));

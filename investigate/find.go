@@ -623,6 +623,16 @@ func (iv *Investigator) Explain(ctx context.Context, f Filter) (string, error) {
 // alone for a one-column key (a string without quotes), else the JSON
 // object.
 func KeyValue(pk string) string {
+	// The common forms without a decoder: {"k":123} and {"k":"text"}.
+	if k, v, ok := strings.Cut(pk, `":`); ok && strings.HasPrefix(k, `{"`) && !strings.ContainsAny(k[2:], `"\`) && strings.HasSuffix(v, "}") {
+		v = v[:len(v)-1]
+		if v != "" && strings.Trim(v, "-0123456789") == "" {
+			return v
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && !strings.ContainsAny(v[1:len(v)-1], `"\`) {
+			return v[1 : len(v)-1]
+		}
+	}
 	var fields []json.RawMessage
 	dec := json.NewDecoder(strings.NewReader(pk))
 	var m map[string]json.RawMessage

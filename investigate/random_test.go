@@ -941,3 +941,14 @@ func TestParseColumnsForms(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyValueForms(t *testing.T) {
+	for pk, want := range map[string]string{
+		`{"id":42}`: "42", `{"id":-7}`: "-7", `{"id":"abc"}`: "abc", `{"id":"a\"b"}`: `a"b`, `{"id":"a,\"k\":1"}`: `a,"k":1`,
+		`{"k1":1,"k2":"x"}`: `{"k1":1,"k2":"x"}`, `{"id":1.5}`: "1.5", `{"a\"b":3}`: "3", `{"id":"é"}`: "é",
+	} {
+		if got := investigate.KeyValue(pk); got != want {
+			t.Errorf("KeyValue(%s) = %s, want %s", pk, got, want)
+		}
+	}
+}

@@ -359,9 +359,16 @@ func (p *plan) sql(d dialect, count bool) (string, []any) {
 	if p.f.Current {
 		q = "SELECT " + cols + " FROM " + rc + " x WHERE " + strings.Join(append(m, where...), "\n  AND ")
 	} else {
-		// The last matching change of each row, then the exclusions.
-		q = "SELECT " + cols + " FROM " + rc + " x JOIN (\n  SELECT x.pk, max(x.idx) AS m FROM " + rc + " x\n  WHERE " + strings.Join(m, "\n    AND ") +
-			"\n  GROUP BY x.pk) s ON x.relid = " + rel + " AND x.pk = s.pk AND x.idx = s.m"
+		// The last matching change of each row, read whole from the
+		// (covering) index in one pass — PostgreSQL's DISTINCT ON, SQLite's
+		// max() whose row the bare columns come from — then the exclusions.
+		last := "SELECT DISTINCT ON (x.pk) x.relid, x.pk, x.idx, x.op, x.activity, x.agent, x.at FROM " + rc + " x\n  WHERE " + strings.Join(m, "\n    AND ") +
+			"\n  ORDER BY x.pk, x.idx DESC"
+		if !d.pg {
+			last = "SELECT x.relid, x.pk, max(x.idx) AS idx, x.op, x.activity, x.agent, x.at FROM " + rc + " x\n  WHERE " + strings.Join(m, "\n    AND ") +
+				"\n  GROUP BY x.pk"
+		}
+		q = "SELECT " + cols + " FROM (\n  " + last + ") x"
 		if len(where) > 0 {
 			q += "\nWHERE " + strings.Join(where, "\n  AND ")
 		}

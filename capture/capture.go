@@ -18,6 +18,7 @@ package capture
 
 import (
 	"context"
+	suggestpkg "github.com/prov-dev/prov/internal/suggest"
 	"sort"
 	"strings"
 
@@ -82,9 +83,9 @@ func suggest(name string, candidates []string) []string {
 	}
 	var out []scored
 	for _, c := range candidates {
-		d := distance(strings.ToLower(name), strings.ToLower(c))
+		d := suggestpkg.Distance(strings.ToLower(name), strings.ToLower(c))
 		if short := c[strings.LastIndexByte(c, '.')+1:]; short != c {
-			d = min(d, distance(strings.ToLower(name), strings.ToLower(short)))
+			d = min(d, suggestpkg.Distance(strings.ToLower(name), strings.ToLower(short)))
 		}
 		if d <= max(2, len(name)/3) {
 			out = append(out, scored{c, d})
@@ -104,28 +105,6 @@ func didYouMean(names []string) string {
 		return ""
 	}
 	return " (did you mean " + strings.Join(names, ", ") + "?)"
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // piiTable is what assignPII needs to know of a table.

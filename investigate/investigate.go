@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/prov-dev/prov/internal/suggest"
 	"slices"
 	"sort"
 	"strconv"
@@ -306,7 +307,7 @@ func didYouMean(name string, candidates []string) string {
 	}
 	var best []scored
 	for _, c := range candidates {
-		d := distance(strings.ToLower(name), strings.ToLower(c))
+		d := suggest.Distance(strings.ToLower(name), strings.ToLower(c))
 		if d <= max(2, len(name)/3) || strings.Contains(strings.ToLower(c), strings.ToLower(name)) {
 			best = append(best, scored{c, d})
 		}
@@ -323,27 +324,6 @@ func didYouMean(name string, candidates []string) string {
 		out = append(out, best[i].s)
 	}
 	return "; did you mean " + strings.Join(out, " or ") + "?"
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // ParseKey turns the primary key a user typed into the key forms the index

@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"github.com/prov-dev/prov/internal/suggest"
 	"sort"
 	"strings"
 
@@ -188,7 +189,7 @@ func (g *Graph) suggest(s, kind string) string {
 				continue
 			}
 		}
-		d := distance(ls, strings.ToLower(c))
+		d := suggest.Distance(ls, strings.ToLower(c))
 		if d <= limit || strings.Contains(strings.ToLower(c), ls) {
 			best = append(best, scored{n.id, d})
 		}
@@ -207,25 +208,4 @@ func (g *Graph) suggest(s, kind string) string {
 		out = append(out, string(best[i].id))
 	}
 	return "; did you mean " + strings.Join(out, " or ") + "?"
-}
-
-// distance is the Levenshtein distance of a and b (in bytes).
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -134,70 +134,23 @@ then signs a checkpoint if the key is at hand.`,
 				return err
 			}
 			defer closeLog()
-			r := newLineReader(in, m.MaxRecordBytes)
-			out := bufio.NewWriter(m.Stdout)
-			defer out.Flush()
-			var raw [][]byte
-			var lines []int
-			total := 0
-			failed := func(line int, err error) error {
-				if total > 0 {
-					return prov.Errorf(prov.KindOf(err), "line %d: %v (the %d records before this batch were appended)", line, err, total)
-				}
-				return prov.Errorf(prov.KindOf(err), "line %d: %v (nothing was appended)", line, err)
-			}
-			flush := func() error {
-				if len(raw) == 0 {
-					return nil
-				}
+			err = m.appendLines(in, batch, nil, func(raw [][]byte) ([]tlog.Appended, error) {
 				entries, err := l.PrepareAll(raw)
 				if err != nil {
-					var re *tlog.RecordError
-					if errors.As(err, &re) {
-						return failed(lines[re.N], re.Err)
-					}
-					return err
+					return nil, err
 				}
-				first, err := l.AppendEntries(ctx, entries)
+				first, err := l.AppendEntries(ctx, entries) // a *tlog.RecordError if a signature or key rule refuses one
 				if err != nil {
-					var re *tlog.RecordError // refused in the transaction: a signature or key rule
-					if errors.As(err, &re) {
-						return failed(lines[re.N], re.Err)
-					}
-					return err
+					return nil, err
 				}
-				for i := range entries {
-					if m.JSON {
-						fmt.Fprintf(out, "{\"line\":%d,\"index\":%d}\n", lines[i], first+int64(i))
-					} else {
-						fmt.Fprintf(out, "%d\n", first+int64(i))
-					}
+				res := make([]tlog.Appended, len(entries))
+				for i := range res {
+					res[i].Index = first + int64(i)
 				}
-				total += len(entries)
-				raw, lines = raw[:0], lines[:0]
-				return out.Flush()
-			}
-			for {
-				line, n, err := r.next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return failed(n, err)
-				}
-				raw = append(raw, line)
-				lines = append(lines, n)
-				if batch > 0 && len(raw) == batch {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-			if err := flush(); err != nil {
+				return res, nil
+			})
+			if err != nil {
 				return err
-			}
-			if total == 0 {
-				return prov.Errorf(prov.Invalid, "no records in the input: want one JSON object per line")
 			}
 			if noCheckpoint {
 				return nil
@@ -404,6 +357,82 @@ func (m *Main) logCommand() *cobra.Command {
 	cmd.Flags().Int64Var(&from, "from", 0, "first index")
 	cmd.Flags().Int64Var(&to, "to", -1, "last index (included)")
 	return cmd
+}
+
+// appendLines appends the JSON Lines of in, batch records per call of send
+// (0: all in one), after check (if not nil) has passed each line, and
+// prints each record's index (with --json, its line too, and whether it
+// was a duplicate). An error of send that is a *tlog.RecordError is
+// reported with the input line of the record it names; every error says
+// whether earlier batches were appended. An input without records is an
+// error.
+func (m *Main) appendLines(in io.Reader, batch int, check func([]byte) error, send func(raw [][]byte) ([]tlog.Appended, error)) error {
+	r := newLineReader(in, m.MaxRecordBytes)
+	out := bufio.NewWriter(m.Stdout)
+	defer out.Flush()
+	var raw [][]byte
+	var lines []int
+	total := 0
+	failed := func(line int, err error) error {
+		if total > 0 {
+			return prov.Errorf(prov.KindOf(err), "line %d: %v (the %d records before this batch were appended)", line, err, total)
+		}
+		return prov.Errorf(prov.KindOf(err), "line %d: %v (nothing was appended)", line, err)
+	}
+	flush := func() error {
+		if len(raw) == 0 {
+			return nil
+		}
+		res, err := send(raw)
+		if err != nil {
+			var re *tlog.RecordError
+			if errors.As(err, &re) && re.N >= 0 && re.N < len(lines) {
+				return failed(lines[re.N], re.Err)
+			}
+			return err
+		}
+		for i, a := range res {
+			switch {
+			case m.JSON && a.Duplicate:
+				fmt.Fprintf(out, "{\"line\":%d,\"index\":%d,\"duplicate\":true}\n", lines[i], a.Index)
+			case m.JSON:
+				fmt.Fprintf(out, "{\"line\":%d,\"index\":%d}\n", lines[i], a.Index)
+			default:
+				fmt.Fprintf(out, "%d\n", a.Index)
+			}
+		}
+		total += len(res)
+		raw, lines = raw[:0], lines[:0]
+		return out.Flush()
+	}
+	for {
+		line, n, err := r.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return failed(n, err)
+		}
+		if check != nil {
+			if err := check(line); err != nil {
+				return failed(n, err)
+			}
+		}
+		raw = append(raw, line)
+		lines = append(lines, n)
+		if batch > 0 && len(raw) == batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if total == 0 {
+		return prov.Errorf(prov.Invalid, "no records in the input: want one JSON object per line")
+	}
+	return nil
 }
 
 func dash(s string) string {

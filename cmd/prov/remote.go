@@ -254,75 +254,22 @@ func verifierKeyOf(s string) (string, error) {
 }
 
 func (m *Main) remoteAppend(ctx context.Context, in io.Reader, batch int) error {
-	r := newLineReader(in, m.MaxRecordBytes)
-	out := bufio.NewWriter(m.Stdout)
-	defer out.Flush()
-	var raw [][]byte
-	var lines []int
-	total := 0
-	failed := func(line int, err error) error {
-		if total > 0 {
-			return prov.Errorf(prov.KindOf(err), "line %d: %v (the %d records before this batch were appended)", line, err, total)
-		}
-		return prov.Errorf(prov.KindOf(err), "line %d: %v (nothing was appended)", line, err)
-	}
-	flush := func() error {
-		if len(raw) == 0 {
-			return nil
-		}
+	// Each line is checked here as the server would (but for signatures), so
+	// that a bad line is named before anything is sent.
+	return m.appendLines(in, batch, checkRecord, func(raw [][]byte) ([]tlog.Appended, error) {
 		res, err := m.client.Append(ctx, raw)
-		if err != nil {
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.Line > 0 && ce.Line <= len(lines) {
-				return failed(lines[ce.Line-1], errors.New(recordPrefix.ReplaceAllString(ce.Detail, "")))
-			}
-			if errors.As(err, &ce) && (ce.Status == 413 || strings.Contains(ce.Detail, "several requests")) {
-				return prov.Errorf(prov.Invalid, "%s (--batch-size N sends N records per request)", ce.Detail)
-			}
-			return m.remoteErr(err)
+		if err == nil {
+			return res, nil
 		}
-		for i, a := range res {
-			switch {
-			case m.JSON && a.Duplicate:
-				fmt.Fprintf(out, "{\"line\":%d,\"index\":%d,\"duplicate\":true}\n", lines[i], a.Index)
-			case m.JSON:
-				fmt.Fprintf(out, "{\"line\":%d,\"index\":%d}\n", lines[i], a.Index)
-			default:
-				fmt.Fprintf(out, "%d\n", a.Index)
-			}
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Line > 0 && ce.Line <= len(raw) {
+			return nil, &tlog.RecordError{N: ce.Line - 1, Err: errors.New(recordPrefix.ReplaceAllString(ce.Detail, ""))}
 		}
-		total += len(res)
-		raw, lines = raw[:0], lines[:0]
-		return out.Flush()
-	}
-	for {
-		line, n, err := r.next()
-		if err == io.EOF {
-			break
+		if errors.As(err, &ce) && (ce.Status == 413 || strings.Contains(ce.Detail, "several requests")) {
+			return nil, prov.Errorf(prov.Invalid, "%s (--batch-size N sends N records per request)", ce.Detail)
 		}
-		if err != nil {
-			return failed(n, err)
-		}
-		// Checked here as the server would (but for signatures), so that a
-		// bad line is named before anything is sent.
-		if err := checkRecord(line); err != nil {
-			return failed(n, err)
-		}
-		raw = append(raw, line)
-		lines = append(lines, n)
-		if batch > 0 && len(raw) == batch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	if total == 0 {
-		return prov.Errorf(prov.Invalid, "no records in the input: want one JSON object per line")
-	}
-	return nil // the server signs checkpoints itself
+		return nil, m.remoteErr(err)
+	}) // the server signs checkpoints itself
 }
 
 // checkRecord checks a record, plain or in a DSSE envelope, as

@@ -137,7 +137,7 @@ func ParseRecord(data []byte) (*Record, error) {
 		return nil, Errorf(Invalid, "record is not valid UTF-8")
 	}
 	if data[0] != '{' {
-		return nil, Errorf(Invalid, "record must be a JSON object, got %s", jsonKindOf(data[0]))
+		return nil, Errorf(Invalid, "record must be a JSON object, got %s", JSONKind(data[0]))
 	}
 	r, err := decodeRecord(data)
 	if err == errFallback {
@@ -710,8 +710,12 @@ func goTypeWord(t string) string {
 	return "an object"
 }
 
-func jsonKindOf(c byte) string {
+// JSONKind names, for error messages, the kind of JSON value that starts
+// with byte c ("an object", "a string", …).
+func JSONKind(c byte) string {
 	switch {
+	case c == '{':
+		return "an object"
 	case c == '[':
 		return "an array"
 	case c == '"':

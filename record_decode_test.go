@@ -23,7 +23,7 @@ func referenceParse(data []byte) (*Record, error) {
 		return nil, Errorf(Invalid, "record is not valid UTF-8")
 	}
 	if data[0] != '{' {
-		return nil, Errorf(Invalid, "record must be a JSON object, got %s", jsonKindOf(data[0]))
+		return nil, Errorf(Invalid, "record must be a JSON object, got %s", JSONKind(data[0]))
 	}
 	return parseRecordReference(data)
 }

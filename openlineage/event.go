@@ -175,7 +175,7 @@ func Decode(data []byte) (*Event, error) {
 		return nil, fieldErr("", "not valid UTF-8")
 	}
 	if data[0] != '{' {
-		return nil, fieldErr("", "want a JSON object, got %s", jsonKind(data[0]))
+		return nil, fieldErr("", "want a JSON object, got %s", prov.JSONKind(data[0]))
 	}
 	if err := checkJSON(data); err != nil {
 		return nil, err
@@ -293,25 +293,7 @@ func kindOf(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "nothing"
 	}
-	return jsonKind(raw[0])
-}
-
-func jsonKind(c byte) string {
-	switch {
-	case c == '{':
-		return "an object"
-	case c == '[':
-		return "an array"
-	case c == '"':
-		return "a string"
-	case c == 't' || c == 'f':
-		return "a boolean"
-	case c == 'n':
-		return "null"
-	case c == '-' || (c >= '0' && c <= '9'):
-		return "a number"
-	}
-	return "something that is not JSON"
+	return prov.JSONKind(raw[0])
 }
 
 // str reads a string field; absent is "" unless required.

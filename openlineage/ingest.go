@@ -228,5 +228,5 @@ func SplitEvents(body []byte) (events [][]byte, lines []int, err error) {
 		}
 		return events, lines, nil
 	}
-	return nil, nil, prov.Errorf(prov.Invalid, "not OpenLineage events: want a JSON object, a JSON array of events or JSON Lines, got %s", jsonKind(trimmed[0]))
+	return nil, nil, prov.Errorf(prov.Invalid, "not OpenLineage events: want a JSON object, a JSON array of events or JSON Lines, got %s", prov.JSONKind(trimmed[0]))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"unicode/utf8"
 )
 
@@ -354,4 +355,70 @@ func appendStripped(dst, b []byte, i, depth int) ([]byte, int, error) {
 		}
 		return dst, i, syntaxError(b, i)
 	}
+}
+
+// pgKeyText returns the text PostgreSQL prints for a row's key as a jsonb
+// object (jsonb_build_object(…)::text, how row_state keys rows), from the key
+// as keyFrom writes it of a PostgreSQL image: its values are already in
+// jsonb's text form (they are copied from the image's text), so only the
+// members' order (jsonb's: shorter keys first, then byte order), their
+// separators and the escaping of the names differ.
+func pgKeyText(key string) (string, error) {
+	members, err := parseObject([]byte(key))
+	if err != nil {
+		return "", err
+	}
+	if len(members) > 1 {
+		sort.SliceStable(members, func(i, j int) bool {
+			a, b := members[i].key, members[j].key
+			if len(a) != len(b) {
+				return len(a) < len(b)
+			}
+			return a < b
+		})
+	}
+	b := make([]byte, 0, len(key)+2*len(members)+8)
+	b = append(b, '{')
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendPGString(b, m.key)
+		b = append(b, ": "...)
+		b = append(b, m.val...)
+	}
+	return string(append(b, '}')), nil
+}
+
+// appendPGString appends s as PostgreSQL's JSON output writes a string
+// (escape_json): quote, backslash and control characters escaped, nothing
+// else.
+func appendPGString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\b':
+			dst = append(dst, `\b`...)
+		case '\f':
+			dst = append(dst, `\f`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		case '\r':
+			dst = append(dst, `\r`...)
+		case '\t':
+			dst = append(dst, `\t`...)
+		case '"':
+			dst = append(dst, `\"`...)
+		case '\\':
+			dst = append(dst, `\\`...)
+		default:
+			if c < 0x20 {
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			} else {
+				dst = append(dst, c)
+			}
+		}
+	}
+	return append(dst, '"')
 }

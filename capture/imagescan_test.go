@@ -359,3 +359,65 @@ func TestPGDigestMatchesTheServer(t *testing.T) {
 		t.Fatalf("compared %d digests, want %d", n, len(imgs))
 	}
 }
+
+// TestPGKeyTextMatchesTheServer holds pgKeyText to PostgreSQL: the key that
+// the sequencer writes for row_state must be the text that baselines and
+// verify --live build in SQL (jsonb_build_object(…)::text), byte for byte.
+func TestPGKeyTextMatchesTheServer(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	r := rand.New(rand.NewPCG(7, 8))
+	var imgs, pks []string
+	for range 5000 {
+		v := randValue(r, 1, true)
+		if v[0] != '{' || v == "{}" || strings.Contains(v, `\u0000`) { // jsonb refuses NUL
+			continue
+		}
+		members, err := parseObject([]byte(v))
+		if err != nil {
+			t.Fatalf("parseObject(%s): %v", v, err)
+		}
+		var pk []string
+		for _, i := range r.Perm(len(members))[:1+r.IntN(len(members))] { // some key columns, in any order
+			pk = append(pk, members[i].key)
+		}
+		pkj, _ := json.Marshal(pk)
+		imgs, pks = append(imgs, v), append(pks, string(pkj))
+	}
+	imgs = append(imgs, `{"id": 42}`, `{"b": 1, "aa": 2, "a": 3}`, `{"a\"b": "x\ty", "é": 1.50}`)
+	pks = append(pks, `["id"]`, `["aa", "a", "b"]`, `["é", "a\"b"]`)
+	rows, err := conn.Query(ctx, `SELECT j.v::text, p.pk, (SELECT jsonb_object_agg(k, j.v->k) FROM jsonb_array_elements_text(p.pk::jsonb) AS k)::text
+		FROM unnest($1::text[], $2::text[]) AS u(s, pk), LATERAL (SELECT u.s::jsonb AS v) j, LATERAL (SELECT u.pk) p`, imgs, pks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var text []byte
+		var pkj, want string
+		if err := rows.Scan(&text, &pkj, &want); err != nil {
+			t.Fatal(err)
+		}
+		var pk []string
+		json.Unmarshal([]byte(pkj), &pk)
+		key, err := keyOf(text, pk)
+		if err != nil {
+			t.Fatalf("keyOf(%s, %q): %v", text, pk, err)
+		}
+		if got, err := pgKeyText(key); err != nil || got != want {
+			t.Fatalf("pgKeyText(%s) (image %s) = %s, %v; PostgreSQL: %s", key, text, got, err, want)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(imgs) {
+		t.Fatalf("compared %d keys, want %d", n, len(imgs))
+	}
+}

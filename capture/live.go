@@ -83,17 +83,17 @@ func (p *Postgres) VerifyLive(ctx context.Context, limit int) (LiveReport, error
 				return wrapPG("verify live rows of "+t.name, err)
 			}
 			sql := fmt.Sprintf(`WITH live AS (
-					SELECT jsonb_build_object(%[1]s) AS pk, %[2]s AS d FROM %[3]s AS prov_t),
+					SELECT jsonb_build_object(%[1]s)::text AS pk, %[2]s AS d FROM %[3]s AS prov_t),
 				pending AS (
 					SELECT DISTINCT ON (pk) pk, CASE WHEN new IS NULL THEN NULL ELSE %[4]s END AS d
-					FROM (SELECT jsonb_build_object(%[5]s) AS pk, new, id FROM %[6]s.changes WHERE relid = $1) c
+					FROM (SELECT jsonb_build_object(%[5]s)::text AS pk, new, id FROM %[6]s.changes WHERE relid = $1) c
 					ORDER BY pk, id DESC),
 				expected AS (
 					SELECT COALESCE(p.pk, s.pk) AS pk, CASE WHEN p.pk IS NOT NULL THEN p.d ELSE s.digest END AS d,
 						s.idx, (p.pk IS NOT NULL OR s.pk IS NOT NULL) AS seen
 					FROM (SELECT pk, digest, idx FROM %[6]s.row_state WHERE relid = $1) s
 					FULL JOIN pending p ON p.pk = s.pk)
-				SELECT COALESCE(l.pk, e.pk)::text, l.pk IS NOT NULL, e.d IS NOT NULL, e.idx, count(*) OVER ()
+				SELECT COALESCE(l.pk, e.pk), l.pk IS NOT NULL, e.d IS NOT NULL, e.idx, count(*) OVER ()
 				FROM live l FULL JOIN expected e ON e.pk = l.pk
 				WHERE l.d IS DISTINCT FROM e.d
 				ORDER BY 1 LIMIT $2`,

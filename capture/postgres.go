@@ -411,7 +411,7 @@ func (p *Postgres) baseline(ctx context.Context, q postgres.Querier, r *relation
 		pk = append(pk, quoteLiteral(k)+", prov_t."+pgx.Identifier{k}.Sanitize())
 	}
 	sql := fmt.Sprintf(`INSERT INTO %s.row_state (relid, pk, digest)
-		SELECT %d, jsonb_build_object(%s), %s FROM %s AS prov_t
+		SELECT %d, jsonb_build_object(%s)::text, %s FROM %s AS prov_t
 		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = NULL`,
 		p.schema, r.oid, strings.Join(pk, ", "), digestSQL(p.image("prov_t", pii, salt)), r.name)
 	if _, err := q.Exec(ctx, sql); err != nil {
@@ -679,13 +679,18 @@ func (pq *pgQueue) loadTables(ctx context.Context, q postgres.Querier, relids []
 	return nil
 }
 
+// rowStates reads row states by their key in row_state's form (pgKeyText).
 func (pq *pgQueue) rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (map[rowKey][]byte, error) {
 	rel := make([]uint32, len(keys))
 	pk := make([]string, len(keys))
 	for i, k := range keys {
-		rel[i], pk[i] = uint32(k.relid), k.pk
+		var err error
+		if pk[i], err = pgKeyText(k.pk); err != nil {
+			return nil, prov.Errorf(prov.Internal, "sequence: row key %s: %v", k.pk, err)
+		}
+		rel[i] = uint32(k.relid)
 	}
-	rows, err := querier(tx).Query(ctx, `SELECT u.ord, s.digest, s.ctid FROM unnest($1::oid[], $2::jsonb[]) WITH ORDINALITY AS u(relid, pk, ord)
+	rows, err := querier(tx).Query(ctx, `SELECT u.ord, s.digest, s.ctid FROM unnest($1::oid[], $2::text[]) WITH ORDINALITY AS u(relid, pk, ord)
 		JOIN `+pq.p.schema+`.row_state s ON s.relid = u.relid AND s.pk = u.pk`, rel, pk)
 	if err != nil {
 		return nil, wrapPG("sequence: read row states", err)
@@ -708,7 +713,7 @@ func (pq *pgQueue) rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (ma
 
 // putRowStates updates the row states that rowStates found in this
 // transaction by their ctid, which finds each without searching the
-// primary key's index on jsonb, and inserts the others. The ctids are
+// primary key's index, and inserts the others. The ctids are
 // current: every writer of row_state (the sequencer, capture enable) holds
 // the store's write lock for its whole transaction, so no row state read
 // in this one has been updated or moved since; the UPDATE checks that it
@@ -726,7 +731,11 @@ func (pq *pgQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowSta
 			tids, udigest, uidx = append(tids, tid), append(udigest, s.digest), append(uidx, s.idx)
 			continue
 		}
-		rel, pk, digest, idx = append(rel, uint32(s.relid)), append(pk, s.pk), append(digest, s.digest), append(idx, s.idx)
+		key, err := pgKeyText(s.pk)
+		if err != nil {
+			return prov.Errorf(prov.Internal, "sequence: row key %s: %v", s.pk, err)
+		}
+		rel, pk, digest, idx = append(rel, uint32(s.relid)), append(pk, key), append(digest, s.digest), append(idx, s.idx)
 	}
 	pq.found = nil
 	q := querier(tx)
@@ -744,7 +753,7 @@ func (pq *pgQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowSta
 		return nil
 	}
 	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_state (relid, pk, digest, idx)
-		SELECT * FROM unnest($1::oid[], $2::jsonb[], $3::bytea[], $4::bigint[])
+		SELECT * FROM unnest($1::oid[], $2::text[], $3::bytea[], $4::bigint[])
 		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`, rel, pk, digest, idx)
 	return wrapPG("sequence: write row states", err)
 }

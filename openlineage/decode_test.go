@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/openlineage"
+	"github.com/prov-dev/prov/tlog"
 )
 
 const okEvent = `{"eventType":"COMPLETE","eventTime":"2026-03-01T10:05:00Z","producer":"https://example.com/etl","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent","run":{"runId":"0195a000-0000-7000-8000-000000000002"},"job":{"namespace":"etl","name":"j"},"inputs":[{"namespace":"n","name":"a"}],"outputs":[{"namespace":"n","name":"b","outputFacets":{"outputStatistics":{"_producer":"https://example.com/etl","_schemaURL":"https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet","rowCount":3}}}]}`
@@ -103,7 +105,9 @@ func seeds(t testing.TB) [][]byte {
 }
 
 // FuzzDecode: Decode never panics; an event it accepts makes a record that
-// ParseRecord accepts and that gives the event back, byte for byte.
+// ParseRecord accepts and that gives the event back, byte for byte; and
+// Prepare's entry, made without parsing the record, is the one the log's
+// Prepare makes of it.
 func FuzzDecode(f *testing.F) {
 	for _, s := range seeds(f) {
 		f.Add(s)
@@ -129,9 +133,21 @@ func FuzzDecode(f *testing.F) {
 		if _, err := prov.ParseRecord(rec); err != nil {
 			t.Fatalf("record refused: %v\n%s", err, rec)
 		}
-		got, ok := openlineage.EventOf(rec)
-		if !ok || !bytes.Equal(got, bytes.Trim(data, " \t\r\n")) {
-			t.Fatalf("event read back differs:\n%q\n%q", got, data)
+		l := &tlog.Log{}
+		want, err := l.Prepare(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := openlineage.Prepare(l, data)
+		if err != nil {
+			t.Fatalf("Prepare: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Prepare's entry differs from the log's:\n got %+v\nwant %+v", got, want)
+		}
+		ev, ok := openlineage.EventOf(rec)
+		if !ok || !bytes.Equal(ev, bytes.Trim(data, " \t\r\n")) {
+			t.Fatalf("event read back differs:\n%q\n%q", ev, data)
 		}
 	})
 }

@@ -42,17 +42,26 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 	if err != nil {
 		return nil, prov.Entry{}, err
 	}
-	rec, err := Record(ev)
+	rec, r, err := record(ev)
 	if err != nil {
 		return nil, prov.Entry{}, err
 	}
-	entry, err := l.Prepare(rec)
-	if err != nil {
-		if prov.IsKind(err, prov.Invalid) && len(rec) > max {
-			return nil, prov.Entry{}, &prov.Error{Kind: prov.Invalid, Err: &SizeError{Size: len(rec), Limit: max},
-				Message: fmt.Sprintf("OpenLineage event of %d bytes makes a record of %d bytes (the event and its PROV mapping), over the limit of %d bytes: send smaller events, or raise the limit (--max-record-bytes)", len(raw), len(rec), max)}
-		}
+	if len(rec) > max {
+		return nil, prov.Entry{}, &prov.Error{Kind: prov.Invalid, Err: &SizeError{Size: len(rec), Limit: max},
+			Message: fmt.Sprintf("OpenLineage event of %d bytes makes a record of %d bytes (the event and its PROV mapping), over the limit of %d bytes: send smaller events, or raise the limit (--max-record-bytes)", len(raw), len(rec), max)}
+	}
+	// The entry l.Prepare(rec) would make, without parsing the record
+	// again: its fields are those record wrote, checked by the same rules
+	// (FuzzDecode holds the two to be equal).
+	if err := r.Validate(); err != nil {
 		return nil, prov.Entry{}, prov.Errorf(prov.KindOf(err), "OpenLineage event: its record is refused: %v", err)
+	}
+	entry := prov.Entry{Data: rec, Type: r.Type, EventID: r.ID, Time: r.Time}
+	if r.Activity != nil {
+		entry.ActivityID = r.Activity.ID
+	}
+	if r.Agent != nil {
+		entry.AgentID = r.Agent.ID
 	}
 	return ev, entry, nil
 }

@@ -58,6 +58,14 @@ type lineageRecord struct {
 // EventID(e.Raw), time the event time, the PROV mapping, and the event's
 // bytes in attributes, exactly.
 func Record(e *Event) ([]byte, error) {
+	b, _, err := record(e)
+	return b, err
+}
+
+// record is Record, with the record's fields as ParseRecord would read
+// them back (Attributes left out), so that Prepare need not parse the
+// record it has just written.
+func record(e *Event) ([]byte, *prov.Record, error) {
 	r := lineageRecord{
 		Type:  prov.TypeLineage,
 		ID:    EventID(e.Raw),
@@ -84,6 +92,7 @@ func Record(e *Event) ([]byte, error) {
 		}
 		r.Activity = a
 	}
+	r.Used = make([]prov.EntityRef, 0, len(e.Inputs)+2)
 	if e.Job != nil {
 		r.Used = append(r.Used, prov.EntityRef{ID: JobEntity(e.Job.Namespace, e.Job.Name), Role: RolePlan})
 	}
@@ -94,6 +103,9 @@ func Record(e *Event) ([]byte, error) {
 		r.Used = append(r.Used, prov.EntityRef{ID: DatasetEntity(e.Dataset.Namespace, e.Dataset.Name), Version: e.Dataset.Version, Role: RoleDescribed})
 		r.Derivations = derivations(r.Derivations, *e.Dataset)
 	}
+	if len(e.Outputs) > 0 {
+		r.Generated = make([]prov.EntityRef, 0, len(e.Outputs))
+	}
 	for _, d := range e.Outputs {
 		ref := prov.EntityRef{ID: DatasetEntity(d.Namespace, d.Name), Version: d.Version, Role: RoleOutput}
 		if e.EventType == "COMPLETE" {
@@ -102,25 +114,40 @@ func Record(e *Event) ([]byte, error) {
 		r.Generated = append(r.Generated, ref)
 		r.Derivations = derivations(r.Derivations, d)
 	}
+	if len(r.Used) == 0 {
+		r.Used = nil
+	}
 	for i := range r.Used { // the record rules: no empty strings
 		r.Used[i].Version = strings.TrimSpace(r.Used[i].Version)
 	}
 	for i := range r.Generated {
 		r.Generated[i].Version = strings.TrimSpace(r.Generated[i].Version)
 	}
-	b, err := json.Marshal(r)
+	head, err := json.Marshal(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b = b[:len(b)-1] // the closing brace: attributes follow
-	if bytes.ContainsAny(e.Raw, "\r\n") {
+	head = head[:len(head)-1] // the closing brace: attributes follow
+	multiline := bytes.ContainsAny(e.Raw, "\r\n")
+	n := len(head) + len(`,"attributes":{"`+attrEventText+`":`) + 2
+	if multiline {
+		n += quotedLen(e.Raw)
+	} else {
+		n += len(e.Raw)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, head...)
+	if multiline {
 		b = append(b, `,"attributes":{"`+attrEventText+`":`...)
 		b = appendQuoted(b, e.Raw)
 	} else {
 		b = append(b, `,"attributes":{"`+attrEvent+`":`...)
 		b = append(b, e.Raw...)
 	}
-	return append(b, "}}"...), nil
+	b = append(b, "}}"...)
+	pr := &prov.Record{Type: r.Type, ID: r.ID, Time: e.Time.UTC(), Activity: r.Activity, Agent: r.Agent,
+		Used: r.Used, Generated: r.Generated, Derivations: r.Derivations}
+	return b, pr, nil
 }
 
 // derivations adds the column-level derivations of an output's
@@ -176,6 +203,22 @@ func EventOf(record []byte) (event []byte, ok bool) {
 		return []byte(*r.Attributes.Text), true
 	}
 	return nil, false
+}
+
+// quotedLen is the length of appendQuoted's JSON string of s.
+func quotedLen(s []byte) int {
+	n := len(s) + 2
+	for _, c := range s {
+		if c < 0x20 || c == '"' || c == '\\' {
+			n++
+			switch c {
+			case '"', '\\', '\n', '\r', '\t':
+			default:
+				n += 4 // \u00XX
+			}
+		}
+	}
+	return n
 }
 
 // appendQuoted appends s (valid UTF-8) as a JSON string: quotes, backslashes

@@ -50,12 +50,13 @@ type scan struct {
 	data          []byte
 	pos           int
 	path          []pathElem
+	keys          [][]byte // the keys of the objects being scanned, innermost last
 	depthExceeded bool
 }
 
 type pathElem struct {
-	key   string
-	index int // -1 for a member
+	key   []byte // quoted, as sent or (escaped keys) canonically
+	index int    // -1 for a member
 }
 
 func (s *scan) field() string {
@@ -68,7 +69,7 @@ func (s *scan) field() string {
 		if i > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(e.key)
+		b.WriteString(unquoteRaw(e.key))
 	}
 	return b.String()
 }
@@ -130,7 +131,10 @@ func (s *scan) value(depth int) error {
 			s.pos++
 			return nil
 		}
-		var keys [][]byte // quoted keys as sent; unescaped when escaped
+		// The keys of this object are s.keys[base:], quoted as sent, or
+		// canonically when escaped, to compare.
+		base := len(s.keys)
+		defer func() { s.keys = s.keys[:base] }()
 		for {
 			q, esc, err := s.str()
 			if err != nil {
@@ -142,21 +146,15 @@ func (s *scan) value(depth int) error {
 				if json.Unmarshal(q, &k) != nil {
 					return errJSON
 				}
-				key, _ = json.Marshal(k) // a canonical quoting, to compare
+				key, _ = json.Marshal(k)
 			}
-			name := string(key[1 : len(key)-1])
-			s.path = append(s.path, pathElem{key: name, index: -1})
-			for _, k := range keys {
+			s.path = append(s.path, pathElem{key: key, index: -1})
+			for _, k := range s.keys[base:] {
 				if bytes.Equal(k, key) {
-					if esc {
-						var k string
-						json.Unmarshal(q, &k)
-						s.path[len(s.path)-1].key = k
-					}
 					return fieldErr(s.field(), "appears twice in one object: an event must say one thing")
 				}
 			}
-			keys = append(keys, key)
+			s.keys = append(s.keys, key)
 			if s.peek() != ':' {
 				return errJSON
 			}
@@ -241,21 +239,13 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 func skipValue(b []byte) int {
 	switch b[0] {
 	case '"':
-		for i := 1; i < len(b); i++ {
-			switch b[i] {
-			case '\\':
-				i++
-			case '"':
-				return i + 1
-			}
-		}
-		return len(b)
+		return skipString(b)
 	case '{', '[':
 		depth := 0
 		for i := 0; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				i += skipValue(b[i:]) - 1
+				i += skipString(b[i:]) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -273,6 +263,27 @@ func skipValue(b []byte) int {
 		}
 	}
 	return len(b)
+}
+
+// skipString returns the length of the (valid) JSON string at the start of
+// b: up to the first quote that no backslash escapes.
+func skipString(b []byte) int {
+	i := 1
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		bs := 0 // backslashes before the quote: an odd number escapes it
+		for k := i - 1; k > 0 && b[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return i + 1
+		}
+		i++
+	}
 }
 
 func skipSpace(b []byte, i int) int {

@@ -271,6 +271,8 @@ func testStore(t *testing.T, h Harness) {
 			{"id already in the log", withEventIDs(entries(3, 2), "fresh", want[1].EventID)},
 			{"id twice in the batch", withEventIDs(entries(3, 2), "twice", "twice")},
 			{"id already in the log, large batch", withEventIDs(entries(3, 40), want[0].EventID)},
+			{"id already in the log, amid a large batch", withEventIDsAt(entries(3, 100), map[int]string{50: want[2].EventID})},
+			{"id twice amid a large batch", withEventIDsAt(entries(3, 100), map[int]string{10: "twice", 20: "twice"})},
 		} {
 			err := s.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
 				// Writes that precede the refused Append are not kept either.
@@ -953,6 +955,15 @@ func entries(from int64, n int) []prov.Entry {
 func withEventIDs(es []prov.Entry, ids ...string) []prov.Entry {
 	for i, id := range ids {
 		es[len(es)-len(ids)+i].EventID = id
+	}
+	return es
+}
+
+// withEventIDsAt sets the event ids of the entries of es at the given
+// positions.
+func withEventIDsAt(es []prov.Entry, ids map[int]string) []prov.Entry {
+	for i, id := range ids {
+		es[i].EventID = id
 	}
 	return es
 }

@@ -108,32 +108,9 @@ func contains(list []string, s string) bool {
 // activities.
 func (s *snapshot) loadRecorded(ctx context.Context) error {
 	s.acts = map[string]*Activity{}
-	rows, err := s.q.query(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' ORDER BY idx")
-	if err != nil {
-		return wrap("read activity records", err)
+	if err := s.scanActivityRecords(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' ORDER BY idx"); err != nil {
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var idx int64
-		var data []byte
-		if err := rows.Scan(&idx, &data); err != nil {
-			return wrap("read activity records", err)
-		}
-		r, err := prov.ParseEntry(data) // plain or signed (a DSSE envelope)
-		if err != nil || r.Activity == nil {
-			continue // verify reports records that do not parse
-		}
-		a := s.acts[r.Activity.ID]
-		if a == nil {
-			a = &Activity{ID: r.Activity.ID}
-			s.acts[a.ID] = a
-		}
-		a.merge(idx, r)
-	}
-	if err := rows.Err(); err != nil {
-		return wrap("read activity records", err)
-	}
-	rows.Close()
 	// The span and count of the recorded activities' changes.
 	var ids []string
 	for id := range s.acts {
@@ -171,6 +148,51 @@ func (s *snapshot) loadRecorded(ctx context.Context) error {
 		a.addSpan(c.At, c.At, 1)
 	}
 	return nil
+}
+
+// scanActivityRecords reads activity records (idx, data), in log order,
+// into s.acts.
+func (s *snapshot) scanActivityRecords(ctx context.Context, query string, args ...any) error {
+	rows, err := s.q.query(ctx, query, args...)
+	if err != nil {
+		return wrap("read activity records", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return wrap("read activity records", err)
+		}
+		r, err := prov.ParseEntry(data) // plain or signed (a DSSE envelope)
+		if err != nil || r.Activity == nil {
+			continue // verify reports records that do not parse
+		}
+		a := s.acts[r.Activity.ID]
+		if a == nil {
+			a = &Activity{ID: r.Activity.ID}
+			s.acts[a.ID] = a
+		}
+		a.merge(idx, r)
+	}
+	return wrap("read activity records", rows.Err())
+}
+
+// lookup reads what is known of the activities ids that s.acts does not
+// hold yet: their change spans and, in a narrow snapshot (which did not read
+// every activity record up front), their activity records first, as
+// loadRecorded would have.
+func (s *snapshot) lookup(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if s.narrow {
+		a := &args{d: s.d}
+		if err := s.scanActivityRecords(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' AND "+a.in("activity_id", ids)+" ORDER BY idx", a.vals...); err != nil {
+			return err
+		}
+	}
+	return s.loadSpans(ctx, ids)
 }
 
 func (a *Activity) addSpan(first, last time.Time, n int64) {
@@ -241,7 +263,7 @@ func (s *snapshot) activity(ctx context.Context, id string) (*Activity, error) {
 	if a, ok := s.acts[id]; ok {
 		return a, nil
 	}
-	if err := s.loadSpans(ctx, []string{id}); err != nil {
+	if err := s.lookup(ctx, []string{id}); err != nil {
 		return nil, err
 	}
 	a := s.acts[id]
@@ -264,7 +286,7 @@ func (s *snapshot) prefetch(ctx context.Context, ids []string) error {
 				need = append(need, id)
 			}
 		}
-		if err := s.loadSpans(ctx, need); err != nil {
+		if err := s.lookup(ctx, need); err != nil {
 			return err
 		}
 		ids = nil

@@ -243,7 +243,7 @@ func joinComma(list []string) string {
 func (iv *Investigator) History(ctx context.Context, table, key string) (string, []*Change, error) {
 	var pk string
 	var out []*Change
-	err := iv.view(ctx, func(s *snapshot) error {
+	err := iv.viewRow(ctx, func(s *snapshot) error {
 		_, k, changes, err := s.row(ctx, table, key)
 		if err != nil {
 			return err
@@ -259,7 +259,7 @@ func (iv *Investigator) History(ctx context.Context, table, key string) (string,
 // change that last wrote it.
 func (iv *Investigator) Blame(ctx context.Context, table, key string) (*Blame, error) {
 	var b *Blame
-	err := iv.view(ctx, func(s *snapshot) error {
+	err := iv.viewRow(ctx, func(s *snapshot) error {
 		t, pk, changes, err := s.row(ctx, table, key)
 		if err != nil {
 			return err

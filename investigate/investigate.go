@@ -211,6 +211,10 @@ type snapshot struct {
 	acts    map[string]*Activity // every recorded activity, and those looked up since
 	pending []capture.RowChange
 	d       dialect
+	// narrow: the snapshot of one row's question (blame, history) with an
+	// empty capture queue, which reads activity records only as the row's
+	// changes name them (lookup) instead of every one up front.
+	narrow bool
 }
 
 // view runs fn on a snapshot of the database.
@@ -232,6 +236,52 @@ func (iv *Investigator) view(ctx context.Context, fn func(s *snapshot) error) er
 		}
 		return fn(s)
 	})
+}
+
+// viewRow runs fn on a snapshot for a question about one row (blame,
+// history). It reads what view reads, with the same result, but only what
+// the row needs when nothing is pending: the captured tables, whether the
+// capture queue holds any change (one probe of its primary key), and then,
+// as the row's changes name them, their activities and those activities'
+// parents (lookup) — not every activity record and the whole queue. If the
+// queue holds changes, it reads them and every activity record, as view
+// does. No JIT setting: a row's queries are index probes far below its
+// threshold.
+func (iv *Investigator) viewRow(ctx context.Context, fn func(s *snapshot) error) error {
+	return iv.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d}
+		var err error
+		if s.tables, err = iv.capture.Tables(ctx, s.tx); err != nil {
+			return err
+		}
+		empty, err := s.queueEmpty(ctx)
+		if err != nil {
+			return err
+		}
+		if empty {
+			s.narrow, s.acts = true, map[string]*Activity{}
+			return fn(s)
+		}
+		if s.pending, err = iv.capture.Pending(ctx, s.tx); err != nil {
+			return err
+		}
+		if err := s.loadRecorded(ctx); err != nil {
+			return err
+		}
+		return fn(s)
+	})
+}
+
+// queueEmpty reports whether the capture queue holds no change in s's
+// snapshot, by its primary key: the first id, if any.
+func (s *snapshot) queueEmpty(ctx context.Context) (bool, error) {
+	rows, err := s.q.query(ctx, "SELECT id FROM "+s.d.schema+"changes ORDER BY id LIMIT 1")
+	if err != nil {
+		return false, wrap("read the capture queue", err)
+	}
+	defer rows.Close()
+	empty := !rows.Next()
+	return empty, wrap("read the capture queue", rows.Err())
 }
 
 // load reads the tables, the pending changes and the recorded activities.

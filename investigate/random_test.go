@@ -798,7 +798,7 @@ func (o *oracle) checkRow(tb *oTable, pk string) {
 		}
 		cols := slices.Clone(c.Columns)
 		sort.Strings(cols)
-		gs = append(gs, fmt.Sprintf("%s act=%s agent=%s cols=%v pending=%v after=%s", c.Op, act, c.Agent, cols, c.Index < 0, jsonOf(c.After)))
+		gs = append(gs, fmt.Sprintf("%s act=%s%s agent=%s cols=%v pending=%v after=%s", c.Op, act, refOf(c), c.Agent, cols, c.Index < 0, jsonOf(c.After)))
 	}
 	for _, c := range h {
 		cols := slices.Clone(c.cols)
@@ -814,7 +814,7 @@ func (o *oracle) checkRow(tb *oTable, pk string) {
 		default:
 			after = nil
 		}
-		ws = append(ws, fmt.Sprintf("%s act=%s agent=%s cols=%v pending=%v after=%s", opWord(c.op), c.act, c.agent, cols, c.seq >= o.sequenced, jsonOf(after)))
+		ws = append(ws, fmt.Sprintf("%s act=%s%s agent=%s cols=%v pending=%v after=%s", opWord(c.op), c.act, o.refOf(c.act), c.agent, cols, c.seq >= o.sequenced, jsonOf(after)))
 	}
 	if !slices.Equal(gs, ws) {
 		t.Errorf("history %s %s:\n got  %s\n want %s", tb.name, pk, strings.Join(gs, "\n      "), strings.Join(ws, "\n      "))
@@ -826,7 +826,7 @@ func (o *oracle) checkRow(tb *oTable, pk string) {
 	}
 	last := h[len(h)-1]
 	if last.op == "D" || last.op == "T" {
-		if b.Deleted == nil || actOf(b.Deleted) != last.act || len(b.Cells) != 0 {
+		if b.Deleted == nil || actOf(b.Deleted) != last.act || refOf(b.Deleted) != o.refOf(last.act) || len(b.Cells) != 0 {
 			t.Errorf("blame %s %s: %+v, want deleted by %q", tb.name, pk, b, last.act)
 		}
 		return
@@ -836,7 +836,7 @@ func (o *oracle) checkRow(tb *oTable, pk string) {
 	for _, c := range b.Cells {
 		w := "-"
 		if c.Change != nil {
-			w = fmt.Sprintf("%s/%s/pending=%v", c.Change.Op, actOf(c.Change), c.Change.Index < 0)
+			w = fmt.Sprintf("%s/%s%s/pending=%v", c.Change.Op, actOf(c.Change), refOf(c.Change), c.Change.Index < 0)
 		}
 		var v any
 		json.Unmarshal(c.Value, &v)
@@ -846,7 +846,7 @@ func (o *oracle) checkRow(tb *oTable, pk string) {
 		w := "-"
 		for i := len(h) - 1; i >= 0; i-- {
 			if slices.Contains(h[i].cols, col) {
-				w = fmt.Sprintf("%s/%s/pending=%v", opWord(h[i].op), h[i].act, h[i].seq >= o.sequenced)
+				w = fmt.Sprintf("%s/%s%s/pending=%v", opWord(h[i].op), h[i].act, o.refOf(h[i].act), h[i].seq >= o.sequenced)
 				break
 			}
 		}
@@ -859,6 +859,23 @@ func (o *oracle) checkRow(tb *oTable, pk string) {
 	if !slices.Equal(gb, wb) {
 		t.Errorf("blame %s %s:\n got  %s\n want %s", tb.name, pk, strings.Join(gb, "\n      "), strings.Join(wb, "\n      "))
 	}
+}
+
+// refOf is what blame and history say of a change's activity besides its
+// id: its kind and release.
+func refOf(c *investigate.Change) string {
+	if c.Activity == nil {
+		return ""
+	}
+	return fmt.Sprintf(" kind=%s release=%s", c.Activity.Kind, c.Activity.Release)
+}
+
+// refOf is what the model says of activity id as refOf shows it.
+func (o *oracle) refOf(id string) string {
+	if id == "" {
+		return ""
+	}
+	return fmt.Sprintf(" kind=%s release=%s", o.kindOf(id), o.releaseOf(id))
 }
 
 func actOf(c *investigate.Change) string {

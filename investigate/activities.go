@@ -131,22 +131,7 @@ func (s *snapshot) loadRecorded(ctx context.Context) error {
 	if err := s.loadSpans(ctx, unknown); err != nil {
 		return err
 	}
-	for _, c := range s.pending {
-		if c.Activity == "" {
-			continue
-		}
-		a := s.acts[c.Activity]
-		if a == nil {
-			if a = s.acts[c.Activity]; a == nil {
-				a = &Activity{ID: c.Activity, Parent: c.Parent}
-				s.acts[a.ID] = a
-			}
-		}
-		if a.Parent == "" {
-			a.Parent = c.Parent
-		}
-		a.addSpan(c.At, c.At, 1)
-	}
+	s.addPending(nil)
 	return nil
 }
 
@@ -180,19 +165,45 @@ func (s *snapshot) scanActivityRecords(ctx context.Context, query string, args .
 
 // lookup reads what is known of the activities ids that s.acts does not
 // hold yet: their change spans and, in a narrow snapshot (which did not read
-// every activity record up front), their activity records first, as
-// loadRecorded would have.
+// every activity record up front), their activity records first and what
+// the pending changes add after, as loadRecorded would have: each id's
+// Activity is then the one loadRecorded makes.
 func (s *snapshot) lookup(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if s.narrow {
-		a := &args{d: s.d}
-		if err := s.scanActivityRecords(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' AND "+a.in("activity_id", ids)+" ORDER BY idx", a.vals...); err != nil {
-			return err
-		}
+	if !s.narrow {
+		return s.loadSpans(ctx, ids)
 	}
-	return s.loadSpans(ctx, ids)
+	a := &args{d: s.d}
+	if err := s.scanActivityRecords(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' AND "+a.in("activity_id", ids)+" ORDER BY idx", a.vals...); err != nil {
+		return err
+	}
+	if err := s.loadSpans(ctx, ids); err != nil {
+		return err
+	}
+	s.addPending(ids)
+	return nil
+}
+
+// addPending adds the pending changes of the activities ids (all if ids is
+// nil) to their spans, creating those that nothing else names, and takes
+// the parent their attributions name for those without one.
+func (s *snapshot) addPending(ids []string) {
+	for _, c := range s.pending {
+		if c.Activity == "" || ids != nil && !contains(ids, c.Activity) {
+			continue
+		}
+		a := s.acts[c.Activity]
+		if a == nil {
+			a = &Activity{ID: c.Activity, Parent: c.Parent}
+			s.acts[a.ID] = a
+		}
+		if a.Parent == "" {
+			a.Parent = c.Parent
+		}
+		a.addSpan(c.At, c.At, 1)
+	}
 }
 
 func (a *Activity) addSpan(first, last time.Time, n int64) {

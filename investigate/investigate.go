@@ -211,9 +211,9 @@ type snapshot struct {
 	acts    map[string]*Activity // every recorded activity, and those looked up since
 	pending []capture.RowChange
 	d       dialect
-	// narrow: the snapshot of one row's question (blame, history) with an
-	// empty capture queue, which reads activity records only as the row's
-	// changes name them (lookup) instead of every one up front.
+	// narrow: the snapshot of a question about one row (blame, history),
+	// which reads activity records only as the row's changes name them
+	// (lookup), not every one up front.
 	narrow bool
 }
 
@@ -239,17 +239,14 @@ func (iv *Investigator) view(ctx context.Context, fn func(s *snapshot) error) er
 }
 
 // viewRow runs fn on a snapshot for a question about one row (blame,
-// history). It reads what view reads, with the same result, but only what
-// the row needs when nothing is pending: the captured tables, whether the
-// capture queue holds any change (one probe of its primary key), and then,
-// as the row's changes name them, their activities and those activities'
-// parents (lookup) — not every activity record and the whole queue. If the
-// queue holds changes, it reads them and every activity record, as view
-// does. No JIT setting: a row's queries are index probes far below its
-// threshold.
+// history), with the same result as view but reading less: the captured
+// tables; the capture queue only if it holds any change (a probe of its
+// primary key first); and then the activities the row's changes name, and
+// their parents, as they are needed (lookup) — not every activity record.
+// No JIT setting: a row's queries are index probes far below its threshold.
 func (iv *Investigator) viewRow(ctx context.Context, fn func(s *snapshot) error) error {
 	return iv.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
-		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d}
+		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d, narrow: true, acts: map[string]*Activity{}}
 		var err error
 		if s.tables, err = iv.capture.Tables(ctx, s.tx); err != nil {
 			return err
@@ -258,15 +255,10 @@ func (iv *Investigator) viewRow(ctx context.Context, fn func(s *snapshot) error)
 		if err != nil {
 			return err
 		}
-		if empty {
-			s.narrow, s.acts = true, map[string]*Activity{}
-			return fn(s)
-		}
-		if s.pending, err = iv.capture.Pending(ctx, s.tx); err != nil {
-			return err
-		}
-		if err := s.loadRecorded(ctx); err != nil {
-			return err
+		if !empty {
+			if s.pending, err = iv.capture.Pending(ctx, s.tx); err != nil {
+				return err
+			}
 		}
 		return fn(s)
 	})

@@ -149,18 +149,23 @@ func (s *snapshot) scanActivityRecords(ctx context.Context, query string, args .
 		if err := rows.Scan(&idx, &data); err != nil {
 			return wrap("read activity records", err)
 		}
-		r, err := prov.ParseEntry(data) // plain or signed (a DSSE envelope)
-		if err != nil || r.Activity == nil {
-			continue // verify reports records that do not parse
-		}
-		a := s.acts[r.Activity.ID]
-		if a == nil {
-			a = &Activity{ID: r.Activity.ID}
-			s.acts[a.ID] = a
-		}
-		a.merge(idx, r)
+		s.addRecord(idx, data)
 	}
 	return wrap("read activity records", rows.Err())
+}
+
+// addRecord merges one activity record into s.acts.
+func (s *snapshot) addRecord(idx int64, data []byte) {
+	r, err := prov.ParseEntry(data) // plain or signed (a DSSE envelope)
+	if err != nil || r.Activity == nil {
+		return // verify reports records that do not parse
+	}
+	a := s.acts[r.Activity.ID]
+	if a == nil {
+		a = &Activity{ID: r.Activity.ID}
+		s.acts[a.ID] = a
+	}
+	a.merge(idx, r)
 }
 
 // lookup reads what is known of the activities ids that s.acts does not
@@ -175,12 +180,33 @@ func (s *snapshot) lookup(ctx context.Context, ids []string) error {
 	if !s.narrow {
 		return s.loadSpans(ctx, ids)
 	}
+	// One round trip: the activity records (part 0), in log order, then the
+	// spans (part 1).
 	a := &args{d: s.d}
-	if err := s.scanActivityRecords(ctx, "SELECT idx, data FROM "+s.d.records()+" WHERE type = 'activity' AND "+a.in("activity_id", ids)+" ORDER BY idx", a.vals...); err != nil {
-		return err
+	rows, err := s.q.query(ctx, "SELECT 0 AS part, idx, data, NULL, NULL, 0, 0, 0 FROM "+s.d.records()+
+		" WHERE type = 'activity' AND "+a.in("activity_id", ids)+
+		"\nUNION ALL SELECT 1, 0, NULL, "+s.d.spanColumns()+" FROM "+s.d.changeActivities()+" WHERE "+a.in("id", ids)+
+		"\nORDER BY 1, 2", a.vals...)
+	if err != nil {
+		return wrap("read activities", err)
 	}
-	if err := s.loadSpans(ctx, ids); err != nil {
-		return err
+	defer rows.Close()
+	for rows.Next() {
+		var part int
+		var idx, first, last, n int64
+		var data []byte
+		var id, parent *string
+		if err := rows.Scan(&part, &idx, &data, &id, &parent, &first, &last, &n); err != nil {
+			return wrap("read activities", err)
+		}
+		if part == 0 {
+			s.addRecord(idx, data)
+		} else if id != nil {
+			s.addSpanRow(*id, parent, first, last, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return wrap("read activities", err)
 	}
 	s.addPending(ids)
 	return nil
@@ -253,20 +279,25 @@ func (s *snapshot) scanSpanIDs(ctx context.Context, query string, args ...any) (
 			return nil, wrap("read activities", err)
 		}
 		ids = append(ids, id)
-		a := s.acts[id]
-		if a == nil {
-			a = &Activity{ID: id}
-			s.acts[id] = a
-		} else if a.spanned {
-			continue // read already
-		}
-		a.spanned = true
-		if parent != nil && a.Parent == "" {
-			a.Parent = *parent
-		}
-		a.addSpan(time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC(), n)
+		s.addSpanRow(id, parent, first, last, n)
 	}
 	return ids, wrap("read activities", rows.Err())
+}
+
+// addSpanRow adds one row of change_activities to s.acts, once.
+func (s *snapshot) addSpanRow(id string, parent *string, first, last, n int64) {
+	a := s.acts[id]
+	if a == nil {
+		a = &Activity{ID: id}
+		s.acts[id] = a
+	} else if a.spanned {
+		return // read already
+	}
+	a.spanned = true
+	if parent != nil && a.Parent == "" {
+		a.Parent = *parent
+	}
+	a.addSpan(time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC(), n)
 }
 
 // activity returns what is known of activity id, or nil if nothing is.

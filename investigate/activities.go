@@ -2,6 +2,7 @@ package investigate
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -181,12 +182,23 @@ func (s *snapshot) lookup(ctx context.Context, ids []string) error {
 		return s.loadSpans(ctx, ids)
 	}
 	// One round trip: the activity records (part 0), in log order, then the
-	// spans (part 1).
+	// spans (part 1), of ids and of the parents their spans name — which
+	// describing a change needs next (releaseOf), so that most lookups need
+	// no second round. Parents already known are skipped.
 	a := &args{d: s.d}
-	rows, err := s.q.query(ctx, "SELECT 0 AS part, idx, data, NULL, NULL, 0, 0, 0 FROM "+s.d.records()+
-		" WHERE type = 'activity' AND "+a.in("activity_id", ids)+
-		"\nUNION ALL SELECT 1, 0, NULL, "+s.d.spanColumns()+" FROM "+s.d.changeActivities()+" WHERE "+a.in("id", ids)+
-		"\nORDER BY 1, 2", a.vals...)
+	ca, rec := s.d.changeActivities(), s.d.records()
+	parents := "SELECT parent FROM " + ca + " WHERE " + a.in("id", ids) + " AND parent IS NOT NULL"
+	q := "SELECT 0 AS part, idx, data, activity_id, NULL, 0, 0, 0 FROM " + rec + " WHERE type = 'activity' AND " + a.in("activity_id", ids) +
+		"\nUNION ALL SELECT 0, idx, data, activity_id, NULL, 0, 0, 0 FROM " + rec + " WHERE type = 'activity' AND activity_id IN (" + parents + ") AND NOT " + a.in("activity_id", ids) +
+		"\nUNION ALL SELECT 1, 0, NULL, " + s.d.spanColumns() + " FROM " + ca + " WHERE " + a.in("id", ids) +
+		"\nUNION ALL SELECT 1, 0, NULL, " + s.d.spanColumns() + " FROM " + ca + " WHERE id IN (" + parents + ") AND NOT " + a.in("id", ids) +
+		"\nORDER BY 1, 2"
+	known := map[string]bool{}
+	for id := range s.acts {
+		known[id] = true
+	}
+	extra := map[string]bool{}
+	rows, err := s.q.query(ctx, q, a.vals...)
 	if err != nil {
 		return wrap("read activities", err)
 	}
@@ -199,14 +211,24 @@ func (s *snapshot) lookup(ctx context.Context, ids []string) error {
 		if err := rows.Scan(&part, &idx, &data, &id, &parent, &first, &last, &n); err != nil {
 			return wrap("read activities", err)
 		}
+		if id == nil || known[*id] {
+			continue
+		}
 		if part == 0 {
 			s.addRecord(idx, data)
-		} else if id != nil {
-			s.addSpanRow(*id, parent, first, last, n)
+			continue
+		}
+		s.addSpanRow(*id, parent, first, last, n)
+		if parent != nil && contains(ids, *id) && !known[*parent] && !contains(ids, *parent) {
+			extra[*parent] = true // read with ids: give it what is pending too
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return wrap("read activities", err)
+	}
+	ids = slices.Clip(ids)
+	for p := range extra {
+		ids = append(ids, p)
 	}
 	s.addPending(ids)
 	return nil

@@ -3,6 +3,7 @@ package tlog
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/prov-dev/prov"
 )
@@ -25,9 +26,31 @@ type Batcher struct {
 
 	mu     sync.RWMutex // held for reading while queueing, for writing by Close
 	closed bool
+
+	observe func(GroupStats)
+}
+
+// GroupStats describe one transaction of a Batcher, for metrics and
+// benchmarks: where a request's time went between being queued and
+// answered.
+type GroupStats struct {
+	Requests, Records int
+	// Wait is each request's time in the queue: from being queued to its
+	// transaction's start.
+	Wait []time.Duration
+	// Begin is from calling the store's Update to the transaction's first
+	// statement (BEGIN, the write lock); Work the statements (event-id
+	// lookup, tree hashes, inserts); Commit from the last statement to
+	// Update's return (the durable commit, and what the store does after
+	// it, such as SQLite's WAL checkpoint).
+	Begin, Work, Commit time.Duration
+	// Retried: the group failed and its requests were appended one by one
+	// (the times are then the group's attempt's).
+	Retried bool
 }
 
 type batchReq struct {
+	queued  time.Time
 	ctx     context.Context
 	entries []prov.Entry
 	out     []Appended
@@ -64,6 +87,9 @@ func (b *Batcher) AppendEntries(ctx context.Context, entries []prov.Entry) ([]Ap
 		return nil, err // the group's transaction does not carry ctx
 	}
 	r := &batchReq{ctx: ctx, entries: entries, done: make(chan struct{})}
+	if b.observe != nil {
+		r.queued = time.Now()
+	}
 	// The read lock makes Close wait for requests being queued, so that the
 	// writer's final drain sees every request that was accepted.
 	b.mu.RLock()
@@ -81,6 +107,11 @@ func (b *Batcher) AppendEntries(ctx context.Context, entries []prov.Entry) ([]Ap
 	<-r.done // even if ctx ends: the records may be committed, and the caller must know
 	return r.out, r.err
 }
+
+// Observe has fn called with the stats of every later transaction, in
+// the writer's goroutine (fn must be quick). It must be called before the
+// first Append.
+func (b *Batcher) Observe(fn func(GroupStats)) { b.observe = fn }
 
 // Close appends what is queued and stops the writer.
 func (b *Batcher) Close() {
@@ -126,22 +157,61 @@ func (b *Batcher) run() {
 // commit appends a group in one transaction, or, if that fails, each
 // request in its own.
 func (b *Batcher) commit(group []*batchReq) {
-	if len(group) > 1 {
-		var all []prov.Entry
+	var st GroupStats
+	var t0, t1, t2 time.Time
+	if b.observe != nil {
+		t0 = time.Now()
+		st.Requests, st.Wait = len(group), make([]time.Duration, len(group))
+		for i, r := range group {
+			st.Wait[i] = t0.Sub(r.queued)
+			st.Records += len(r.entries)
+		}
+		defer func() { b.observe(st) }()
+	}
+	var all []prov.Entry
+	if len(group) == 1 {
+		all = group[0].entries
+	} else {
 		for _, r := range group {
 			all = append(all, r.entries...)
 		}
-		// Not any caller's context: one caller going away must not fail the
-		// others' records.
-		out, err := b.l.AppendEntriesIdempotent(context.Background(), all)
-		if err == nil {
-			for _, r := range group {
-				r.out, out = out[:len(r.entries)], out[len(r.entries):]
-				close(r.done)
+	}
+	out := make([]Appended, len(all))
+	// Not any caller's context: one caller going away must not fail the
+	// others' records.
+	ctx := context.Background()
+	if len(group) == 1 {
+		ctx = context.WithoutCancel(group[0].ctx)
+	}
+	err := b.l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		if b.observe != nil {
+			t1 = time.Now()
+			defer func() { t2 = time.Now() }()
+		}
+		return b.l.appendIdempotentTx(ctx, tx, all, out)
+	})
+	if b.observe != nil {
+		t3 := time.Now()
+		if !t1.IsZero() {
+			st.Begin = t1.Sub(t0)
+			if !t2.IsZero() {
+				st.Work, st.Commit = t2.Sub(t1), t3.Sub(t2)
 			}
-			return
 		}
 	}
+	if err == nil {
+		for _, r := range group {
+			r.out, out = out[:len(r.entries):len(r.entries)], out[len(r.entries):]
+			close(r.done)
+		}
+		return
+	}
+	if len(group) == 1 {
+		group[0].err = err
+		close(group[0].done)
+		return
+	}
+	st.Retried = true
 	for _, r := range group {
 		r.out, r.err = b.l.AppendEntriesIdempotent(context.WithoutCancel(r.ctx), r.entries)
 		close(r.done)

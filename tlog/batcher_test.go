@@ -29,6 +29,8 @@ func TestBatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := l.NewBatcher(100)
+	var stats []tlog.GroupStats
+	b.Observe(func(st tlog.GroupStats) { stats = append(stats, st) }) // the writer's goroutine alone calls it
 	rec := func(id string, n int) []byte {
 		return []byte(fmt.Sprintf(`{"type":"activity","id":%q,"time":"2026-01-02T03:04:05Z","activity":{"id":"job:%d"}}`, id, n))
 	}
@@ -85,6 +87,18 @@ func TestBatcher(t *testing.T) {
 		if c == 7 && results[c][2] != (tlog.Appended{Index: 0, Duplicate: true}) {
 			t.Errorf("caller 7's retry: %+v", results[c][2])
 		}
+	}
+	// Every request queued (all but caller 21's, refused before) is in one
+	// group's stats.
+	requests, records := 0, 0
+	for _, st := range stats {
+		requests, records = requests+st.Requests, records+st.Records
+		if len(st.Wait) != st.Requests || st.Commit <= 0 && !st.Retried {
+			t.Errorf("group stats %+v", st)
+		}
+	}
+	if wantReq, wantRec := callers, 1+2*(callers-1)+2; requests != wantReq || records != wantRec {
+		t.Errorf("stats of %d groups: %d requests, %d records; want %d, %d", len(stats), requests, records, wantReq, wantRec)
 	}
 	if n, _ := l.Size(ctx); n != 1+2*(callers-2) {
 		t.Errorf("size %d, want %d", n, 1+2*(callers-2))

@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,9 @@ func main() {
 	rate := flag.Int("rate", 1000, "single-record requests per second")
 	seconds := flag.Int("seconds", 10, "length of the single-record run")
 	signed := flag.Bool("signed", false, "measure signed ingest (DSSE envelopes) beside unsigned and the ed25519.Verify ceiling, instead (see signed.go)")
+	singleRuns := flag.Int("single-runs", 1, "runs of the single-record measurement (each path)")
+	embeddedSingle := flag.Bool("embedded-single", true, "measure single-record appends on the embedded path too")
+	phases := flag.Bool("phases", false, "print where the single-record requests' time went inside the group commit (queue wait, begin, statements, commit), and Go's GC pauses")
 	group := flag.Int("group-commit", 10000, "the server's group commit (prov serve --group-commit); 0: a transaction per request")
 	flag.Parse()
 	if *db == "" {
@@ -74,8 +78,17 @@ func main() {
 		log.Fatal(err)
 	}
 	var batcher *tlog.Batcher
+	var statsMu sync.Mutex
+	var stats []tlog.GroupStats
 	if *group > 0 {
 		batcher = l.NewBatcher(*group)
+		if *phases {
+			batcher.Observe(func(st tlog.GroupStats) {
+				statsMu.Lock()
+				stats = append(stats, st)
+				statsMu.Unlock()
+			})
+		}
 		defer batcher.Close()
 	}
 	api := httpapi.New(httpapi.Config{Log: l, Batcher: batcher, Tokens: toks, MaxRecords: 100000, MaxBodyBytes: 256 << 20})
@@ -154,13 +167,18 @@ func main() {
 	}
 	var httpRates, embRates []float64
 	for r := range *runs {
+		if *records == 0 {
+			break
+		}
 		h := batched("http")
 		e := batched("embedded")
 		httpRates, embRates = append(httpRates, h), append(embRates, e)
 		fmt.Printf("run %d: http %.0f records/s, embedded %.0f records/s, ratio %.2f\n", r+1, h, e, h/e)
 	}
-	fmt.Printf("batched ingest of 1 KiB records (%d per request, %d clients): median http %.0f/s, embedded %.0f/s, overhead ratio %.2f\n",
-		*batch, *clients, median(httpRates), median(embRates), median(httpRates)/median(embRates))
+	if *records > 0 {
+		fmt.Printf("batched ingest of 1 KiB records (%d per request, %d clients): median http %.0f/s, embedded %.0f/s, overhead ratio %.2f\n",
+			*batch, *clients, median(httpRates), median(embRates), median(httpRates)/median(embRates))
+	}
 
 	// Single-record requests at a fixed rate, open loop.
 	single := func(via string) (p50, p99 time.Duration, errs int) {
@@ -196,10 +214,90 @@ func main() {
 		slices.Sort(lat)
 		return lat[len(lat)/2], lat[len(lat)*99/100], int(nerr.Load())
 	}
-	for _, via := range []string{"http", "embedded"} {
-		p50, p99, nerr := single(via)
-		fmt.Printf("single-record requests at %d/s for %d s via %s: p50 %v, p99 %v, errors %d\n", *rate, *seconds, via, p50.Round(time.Microsecond), p99.Round(time.Microsecond), nerr)
+	paths := []string{"http"}
+	if *embeddedSingle {
+		paths = append(paths, "embedded")
 	}
+	var p99s = map[string][]float64{}
+	for r := range *singleRuns {
+		for _, via := range paths {
+			statsMu.Lock()
+			stats = stats[:0]
+			statsMu.Unlock()
+			var ms0 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			p50, p99, nerr := single(via)
+			p99s[via] = append(p99s[via], p99.Seconds())
+			fmt.Printf("single-record requests at %d/s for %d s via %s (run %d): p50 %v, p99 %v, errors %d\n", *rate, *seconds, via, r+1, p50.Round(time.Microsecond), p99.Round(time.Microsecond), nerr)
+			if *phases && via == "http" {
+				var ms1 runtime.MemStats
+				runtime.ReadMemStats(&ms1)
+				statsMu.Lock()
+				printPhases(stats)
+				statsMu.Unlock()
+				printGC(&ms0, &ms1)
+			}
+		}
+	}
+	if *singleRuns > 1 {
+		for _, via := range paths {
+			fmt.Printf("single-record p99 via %s, median of %d runs: %v\n", via, *singleRuns, time.Duration(median(p99s[via])*float64(time.Second)).Round(time.Microsecond))
+		}
+	}
+}
+
+// printPhases prints percentiles of the group commits' phases.
+func printPhases(stats []tlog.GroupStats) {
+	var wait, begin, work, commit, total []time.Duration
+	var sizes []float64
+	retried := 0
+	for _, st := range stats {
+		wait = append(wait, st.Wait...)
+		begin, work, commit = append(begin, st.Begin), append(work, st.Work), append(commit, st.Commit)
+		total = append(total, st.Begin+st.Work+st.Commit)
+		sizes = append(sizes, float64(st.Requests))
+		if st.Retried {
+			retried++
+		}
+	}
+	if len(stats) == 0 {
+		return
+	}
+	q := func(d []time.Duration, p float64) time.Duration {
+		return d[int(p*float64(len(d)-1))].Round(time.Microsecond)
+	}
+	fmt.Printf("  %d transactions (%d retried), requests per transaction: mean %.2f, max %.0f\n", len(stats), retried, mean(sizes), slices.Max(sizes))
+	for _, x := range []struct {
+		name string
+		d    []time.Duration
+	}{{"queue wait (per request)", wait}, {"begin", begin}, {"statements", work}, {"commit", commit}, {"transaction", total}} {
+		slices.Sort(x.d)
+		over := 0
+		for _, d := range x.d {
+			if d > 2*time.Millisecond {
+				over++
+			}
+		}
+		fmt.Printf("  %-25s p50 %9v p90 %9v p99 %9v p99.9 %9v max %9v  >2ms: %d\n", x.name, q(x.d, .5), q(x.d, .9), q(x.d, .99), q(x.d, .999), x.d[len(x.d)-1].Round(time.Microsecond), over)
+	}
+}
+
+// printGC prints Go's GC pauses between two MemStats.
+func printGC(a, b *runtime.MemStats) {
+	n := b.NumGC - a.NumGC
+	var worst time.Duration
+	for i := a.NumGC; i < b.NumGC && i < a.NumGC+256; i++ {
+		worst = max(worst, time.Duration(b.PauseNs[i%256]))
+	}
+	fmt.Printf("  Go GC: %d cycles, pauses total %v, longest %v\n", n, time.Duration(b.PauseTotalNs-a.PauseTotalNs).Round(time.Microsecond), worst.Round(time.Microsecond))
+}
+
+func mean(xs []float64) float64 {
+	t := 0.0
+	for _, x := range xs {
+		t += x
+	}
+	return t / float64(len(xs))
 }
 
 func median(xs []float64) float64 {

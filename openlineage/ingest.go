@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/tlog"
@@ -72,19 +73,107 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 // so a producer may retry. A refused event is reported as a
 // *tlog.RecordError naming it, and nothing is appended. l must have the
 // lineage Indexer of its store.
+//
+// Large batches are pipelined: events are prepared in chunks on all CPUs
+// while the transaction appends and indexes the chunks prepared before.
 func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error) {
-	entries, res, err := PrepareAll(l, events)
+	if len(events) <= 2*ingestChunk {
+		entries, res, err := PrepareAll(l, events)
+		if err != nil {
+			return nil, err
+		}
+		out, err := l.AppendEntriesIdempotent(WithDecoded(ctx, entries, res), entries)
+		if err != nil {
+			return nil, err
+		}
+		return Appended(res, out), nil
+	}
+	p := newPipeline(l, events)
+	defer p.stop()
+	dec := &decodedEvents{m: make(map[string]*Event, len(events))}
+	next := 0 // the next chunk to append
+	out, err := l.AppendChunksIdempotent(context.WithValue(ctx, decodedKey{}, dec), func() ([]prov.Entry, error) {
+		if next == len(p.chunks) {
+			return nil, nil
+		}
+		c := &p.chunks[next]
+		next++
+		<-c.ready
+		if c.err != nil {
+			return nil, c.err
+		}
+		for i := c.lo; i < c.hi; i++ {
+			dec.m[p.entries[i].EventID] = p.res[i].event
+		}
+		return p.entries[c.lo:c.hi], nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	out, err := l.AppendEntriesIdempotent(WithDecoded(ctx, entries, res), entries)
-	if err != nil {
-		return nil, err
+	return Appended(p.res, out), nil
+}
+
+// ingestChunk is the number of events Ingest prepares and appends at a
+// time in a pipelined batch: small enough that the first chunk is ready
+// soon, large enough that each statement of the index has rows to write.
+const ingestChunk = 50
+
+// pipeline prepares the chunks of a batch of events on all CPUs, in order
+// of the chunks, while the append consumes them.
+type pipeline struct {
+	entries []prov.Entry
+	res     []Result
+	chunks  []chunk
+	quit    atomic.Bool
+	wg      sync.WaitGroup
+}
+
+type chunk struct {
+	lo, hi int
+	ready  chan struct{} // closed when the chunk is prepared, or refused (err)
+	err    error
+}
+
+func newPipeline(l *tlog.Log, events [][]byte) *pipeline {
+	p := &pipeline{entries: make([]prov.Entry, len(events)), res: make([]Result, len(events))}
+	for lo := 0; lo < len(events); lo += ingestChunk {
+		p.chunks = append(p.chunks, chunk{lo: lo, hi: min(lo+ingestChunk, len(events)), ready: make(chan struct{})})
 	}
-	return Appended(res, out), nil
+	var taken atomic.Int64 // chunks handed to workers, in order
+	for range min(runtime.GOMAXPROCS(0), len(p.chunks)) {
+		p.wg.Go(func() {
+			for !p.quit.Load() {
+				k := int(taken.Add(1)) - 1
+				if k >= len(p.chunks) {
+					return
+				}
+				c := &p.chunks[k]
+				for i := c.lo; i < c.hi; i++ {
+					ev, entry, err := Prepare(l, events[i])
+					if err != nil {
+						c.err = &tlog.RecordError{N: i, Err: err}
+						break
+					}
+					p.entries[i] = entry
+					p.res[i] = Result{Kind: ev.Kind, Tolerated: ev.Tolerated, Cycles: cycles(ev), event: ev}
+				}
+				close(c.ready)
+			}
+		})
+	}
+	return p
+}
+
+// stop ends the workers, once they are done with their chunks.
+func (p *pipeline) stop() {
+	p.quit.Store(true)
+	p.wg.Wait()
 }
 
 type decodedKey struct{}
+
+// decodedEvents are the events PrepareAll or Ingest decoded, by event id.
+type decodedEvents struct{ m map[string]*Event }
 
 // WithDecoded returns a context that carries the events PrepareAll decoded,
 // so that the Indexer of an append made with it need not decode them again.
@@ -95,17 +184,17 @@ func WithDecoded(ctx context.Context, entries []prov.Entry, res []Result) contex
 			m[e.EventID] = res[i].event
 		}
 	}
-	return context.WithValue(ctx, decodedKey{}, m)
+	return context.WithValue(ctx, decodedKey{}, &decodedEvents{m: m})
 }
 
 // decoded returns the event of entry e that ctx carries, if any: only one
 // whose bytes are the record's event (the record id is their digest).
 func decoded(ctx context.Context, e *prov.Entry) *Event {
-	m, _ := ctx.Value(decodedKey{}).(map[string]*Event)
-	if m == nil || e.EventID == "" {
+	d, _ := ctx.Value(decodedKey{}).(*decodedEvents)
+	if d == nil || e.EventID == "" {
 		return nil
 	}
-	return m[e.EventID]
+	return d.m[e.EventID]
 }
 
 // PrepareAll runs Prepare on every event: their entries, to append

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/openlineage"
@@ -110,4 +113,58 @@ func TestIngestBadInput(t *testing.T) {
 	if n, _ := l.Size(ctx); n != 1 {
 		t.Errorf("log size %d after a refused batch, want 1", n)
 	}
+}
+
+// TestIngestLargeBatch: a batch large enough to be prepared and appended in
+// chunks gives the results of one transaction: indexes in order,
+// duplicates across chunks pointing at the first copy, every event
+// indexed; and a bad event late in it names its place and appends nothing.
+func TestIngestLargeBatch(t *testing.T) {
+	backends(t, func(t *testing.T, s prov.Store, l *tlog.Log) {
+		ctx := context.Background()
+		const n = 500
+		events := make([][]byte, n)
+		for i := range events {
+			id := fmt.Sprintf("0195a000-0000-7000-8000-%012d", i)
+			events[i] = []byte(strings.Replace(okEvent, "0195a000-0000-7000-8000-000000000002", id, 1))
+		}
+		events[400] = events[10] // a duplicate in a later chunk
+		bad := slices.Clone(events)
+		bad[333] = []byte(strings.Replace(okEvent, `"name":"j"`, `"name":["j"]`, 1))
+		_, err := openlineage.Ingest(ctx, l, bad)
+		var re *tlog.RecordError
+		if !errors.As(err, &re) || re.N != 333 || !strings.Contains(err.Error(), `field "job.name"`) {
+			t.Errorf("bad event late in a large batch: got %v", err)
+		}
+		if size, _ := l.Size(ctx); size != 0 {
+			t.Fatalf("log size %d after a refused batch, want 0", size)
+		}
+		res, err := openlineage.Ingest(ctx, l, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := int64(0)
+		for i, r := range res {
+			switch {
+			case i == 400:
+				if !r.Duplicate || r.Index != res[10].Index {
+					t.Errorf("event 400: got %+v, want a duplicate of event 10 (%+v)", r, res[10])
+				}
+			case r.Duplicate || r.Index != next:
+				t.Errorf("event %d: got %+v, want index %d", i, r, next)
+			default:
+				next++
+			}
+		}
+		if size, _ := l.Size(ctx); size != n-1 {
+			t.Errorf("log size %d, want %d", size, n-1)
+		}
+		g := newRecorder()
+		if err := openlineage.Load(ctx, s, time.Time{}, g); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.runs) != n-1 || len(g.ios) != 2*(n-1) {
+			t.Errorf("%d runs and %d inputs and outputs indexed, want %d and %d", len(g.runs), len(g.ios), n-1, 2*(n-1))
+		}
+	})
 }

@@ -40,9 +40,67 @@ func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry)
 	return out, nil
 }
 
+// AppendChunksIdempotent is AppendEntriesIdempotent for entries that come
+// in chunks, in one transaction: it calls next for the next chunk until
+// next returns none, and appends each chunk (with the log's indexers)
+// before it asks for the next, so that the caller may prepare the next
+// chunk meanwhile. The results are those of all chunks' entries in order,
+// and a *RecordError's N counts from the first entry of the first chunk. An
+// error from next rolls the transaction back and is returned as it is. next
+// is called inside the store's transaction: it must not use the store.
+func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.Entry, error)) ([]Appended, error) {
+	var out []Appended
+	err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		b := &idempotentBatch{inBatch: map[string]int{}}
+		for {
+			entries, err := next()
+			if err != nil {
+				return err
+			}
+			if len(entries) == 0 {
+				break
+			}
+			if err := l.appendIdempotentChunk(ctx, tx, b, entries); err != nil {
+				return err
+			}
+		}
+		out = b.results()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // appendIdempotentTx is AppendEntriesIdempotent inside tx; out has an
 // element for each entry.
 func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, out []Appended) error {
+	b := &idempotentBatch{out: out[:0], inBatch: map[string]int{}}
+	if err := l.appendIdempotentChunk(ctx, tx, b, entries); err != nil {
+		return err
+	}
+	b.results()
+	return nil
+}
+
+// idempotentBatch is an idempotent append in progress in one transaction,
+// over one chunk of entries or more.
+type idempotentBatch struct {
+	data    [][]byte       // every entry's record so far, for duplicates across chunks
+	out     []Appended     // every entry's result so far (duplicates of the batch: -1 - position)
+	inBatch map[string]int // event id → position of its first entry
+}
+
+// appendIdempotentChunk appends the entries of one chunk that are new to
+// the log and to the batch.
+func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempotentBatch, entries []prov.Entry) error {
+	offset := len(b.out)
+	b.out = append(b.out, make([]Appended, len(entries))...)
+	for _, e := range entries {
+		b.data = append(b.data, e.Data)
+	}
+	out := b.out
 	var ids []string
 	for _, e := range entries {
 		if e.EventID != "" {
@@ -55,8 +113,8 @@ func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov
 	}
 	var fresh []prov.Entry
 	var pos []int
-	inBatch := map[string]int{} // event id → position in entries
-	for i, e := range entries {
+	for k, e := range entries {
+		i := offset + k
 		if e.EventID == "" {
 			fresh, pos = append(fresh, e), append(pos, i)
 			continue
@@ -72,14 +130,14 @@ func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov
 			out[i] = Appended{Index: idx, Duplicate: true}
 			continue
 		}
-		if j, ok := inBatch[e.EventID]; ok {
-			if !bytes.Equal(entries[j].Data, e.Data) {
+		if j, ok := b.inBatch[e.EventID]; ok {
+			if !bytes.Equal(b.data[j], e.Data) {
 				return &RecordError{N: i, Err: prov.Errorf(prov.Conflict, "event id %q is twice in the input with different records", e.EventID)}
 			}
-			out[i] = Appended{Index: -1 - int64(j), Duplicate: true} // resolved below
+			out[i] = Appended{Index: -1 - int64(j), Duplicate: true} // resolved in results
 			continue
 		}
-		inBatch[e.EventID] = i
+		b.inBatch[e.EventID] = i
 		fresh, pos = append(fresh, e), append(pos, i)
 	}
 	if len(fresh) > 0 {
@@ -94,10 +152,16 @@ func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov
 			out[i] = Appended{Index: first + int64(k)}
 		}
 	}
-	for i := range out {
-		if out[i].Index < 0 {
-			out[i].Index = out[-1-out[i].Index].Index
+	return nil
+}
+
+// results resolves the duplicates within the batch and returns every
+// entry's result.
+func (b *idempotentBatch) results() []Appended {
+	for i := range b.out {
+		if b.out[i].Index < 0 {
+			b.out[i].Index = b.out[-1-b.out[i].Index].Index
 		}
 	}
-	return nil
+	return b.out
 }

@@ -90,7 +90,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("_txlock", lock)
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn("immediate"))
+	// The writer keeps statement journals (multi-row INSERTs, upserts) in
+	// memory: they only roll back one statement, and in a temporary file
+	// each journaled page cost a write(2).
+	w, err := sql.Open("sqlite", dsn("immediate", "temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

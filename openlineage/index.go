@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,7 @@ import (
 // that may append lineage records: log.AddIndexer(openlineage.Indexer(store)).
 func Indexer(store prov.Store) tlog.Indexer {
 	d := dialectOf(store)
+	stmts := &stmtCache{}
 	return func(ctx context.Context, tx prov.Tx, entries []prov.Entry) error {
 		var w *indexWriter
 		for i := range entries {
@@ -48,7 +50,7 @@ func Indexer(store prov.Store) tlog.Indexer {
 				if d == nil {
 					return prov.Errorf(prov.Internal, "openlineage: the lineage index needs a SQLite or PostgreSQL store")
 				}
-				w = d.writer(tx)
+				w = d.writer(tx, stmts)
 			}
 			w.add(e.Index, ev)
 		}
@@ -157,7 +159,8 @@ type stmt struct {
 type indexWriter struct {
 	d     *dialect
 	tx    prov.Tx
-	stmts []stmt
+	queue []stmt
+	stmts *stmtCache // SQLite: the transaction's prepared statements
 	// names are the jobs and datasets of the batch, each upserted once.
 	names map[nameKey]*nameSpan
 	order []nameKey
@@ -187,10 +190,12 @@ func (w *indexWriter) name(table, namespace, name string, t time.Time, idx int64
 	w.order = append(w.order, k)
 }
 
-func (d *dialect) writer(tx prov.Tx) *indexWriter { return &indexWriter{d: d, tx: tx} }
+func (d *dialect) writer(tx prov.Tx, stmts *stmtCache) *indexWriter {
+	return &indexWriter{d: d, tx: tx, stmts: stmts}
+}
 
 func (w *indexWriter) exec(query string, args ...any) {
-	w.stmts = append(w.stmts, stmt{query, args})
+	w.queue = append(w.queue, stmt{query, args})
 }
 
 // add queues the index rows of the event of record idx.
@@ -256,7 +261,7 @@ func (w *indexWriter) flush(ctx context.Context) error {
 	if w.d.pg {
 		q := w.tx.(interface{ Querier() postgres.Querier }).Querier()
 		b := &pgx.Batch{}
-		for _, s := range w.stmts {
+		for _, s := range w.queue {
 			b.Queue(w.d.q(s.query), s.args...)
 		}
 		if err := q.(interface {
@@ -266,25 +271,92 @@ func (w *indexWriter) flush(ctx context.Context) error {
 		}
 		return nil
 	}
+	// SQLite: the rows of each statement in multi-row INSERTs of 32, 16,
+	// …, 1 rows, prepared once per transaction. A multi-row upsert applies
+	// its rows one after the other, as separate statements would; rows of
+	// different tables do not depend on each other.
 	tx := w.tx.(interface{ SQLTx() *sql.Tx }).SQLTx()
-	prepared := map[string]*sql.Stmt{}
-	defer func() {
-		for _, st := range prepared {
-			st.Close()
+	var order []string
+	rows := map[string][]stmt{}
+	for _, s := range w.queue {
+		if rows[s.query] == nil {
+			order = append(order, s.query)
 		}
-	}()
-	for _, s := range w.stmts {
-		st := prepared[s.query]
-		if st == nil {
-			var err error
-			if st, err = tx.PrepareContext(ctx, w.d.q(s.query)); err != nil {
+		rows[s.query] = append(rows[s.query], s)
+	}
+	var args []any
+	for _, q := range order {
+		list := rows[q]
+		for len(list) > 0 {
+			n := maxRowsPerInsert
+			for n > len(list) {
+				n /= 2
+			}
+			st, err := w.stmts.get(ctx, tx, w.d.q(q), n)
+			if err != nil {
 				return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
 			}
-			prepared[s.query] = st
-		}
-		if _, err := st.ExecContext(ctx, s.args...); err != nil {
-			return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
+			args = args[:0]
+			for _, s := range list[:n] {
+				args = append(args, s.args...)
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
+			}
+			list = list[n:]
 		}
 	}
 	return nil
+}
+
+// maxRowsPerInsert is the most rows one INSERT of the index writes on
+// SQLite (a power of two; 32 rows of 12 columns stay far below SQLite's
+// limit of 32,766 parameters).
+const maxRowsPerInsert = 32
+
+// stmtCache holds the prepared statements of the index on SQLite, for one
+// transaction at a time: appends are serialised by the store, and a
+// transaction's statements are closed when it ends. It keeps the
+// transaction it is for, so that its address is not reused by another.
+type stmtCache struct {
+	mu    sync.Mutex
+	tx    *sql.Tx
+	stmts map[stmtKey]*sql.Stmt
+}
+
+type stmtKey struct {
+	query string
+	rows  int
+}
+
+// get returns the statement of query, made to insert rows rows, prepared
+// in tx.
+func (c *stmtCache) get(ctx context.Context, tx *sql.Tx, query string, rows int) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != tx {
+		c.tx, c.stmts = tx, map[stmtKey]*sql.Stmt{}
+	}
+	k := stmtKey{query, rows}
+	if st := c.stmts[k]; st != nil {
+		return st, nil
+	}
+	st, err := tx.PrepareContext(ctx, multiRow(query, rows))
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[k] = st
+	return st, nil
+}
+
+// multiRow makes an INSERT of one row of values insert n rows.
+func multiRow(query string, n int) string {
+	i := strings.Index(query, "VALUES (")
+	if i < 0 || n == 1 {
+		return query
+	}
+	i += len("VALUES ")
+	j := i + strings.IndexByte(query[i:], ')') + 1
+	tuple := query[i:j]
+	return query[:i] + strings.Repeat(tuple+", ", n-1) + tuple + query[j:]
 }

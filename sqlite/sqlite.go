@@ -4,7 +4,9 @@
 // The database runs in WAL mode with synchronous=FULL, so a transaction that
 // Update has returned from is on disk. Writers are serialised by SQLite's
 // write lock (BEGIN IMMEDIATE); readers use their own connections and never
-// wait for a writer.
+// wait for a writer. The WAL is checkpointed into the database file by a
+// goroutine of the Store on a connection of its own, not by the committing
+// writer (see Store.checkpointer).
 package sqlite
 
 import (
@@ -40,6 +42,12 @@ type Store struct {
 	// the file, which a fresh process reads faster with pread than through
 	// the map (a page fault for each page touched first).
 	p *sql.DB
+	// ck runs the WAL checkpoints (see checkpointer); kick wakes it after
+	// a commit, stop and stopped end it.
+	ck         *sql.DB
+	kick, stop chan struct{}
+	stopped    chan struct{}
+	closeOnce  sync.Once
 
 	// stmts are the readers' prepared statements, by database and query,
 	// reused by every read (database/sql prepares each once per connection).
@@ -51,6 +59,13 @@ type stmtKey struct {
 	db    *sql.DB
 	query string
 }
+
+// CheckpointInterval is the least time between two WAL checkpoints of a
+// Store. SQLite's own automatic checkpoint, which a Store's writer does not
+// run, copies the WAL into the database file in the commit that takes the
+// WAL past 1000 pages, so that commit (and every transaction queued behind
+// it) waits for the copy and for the database file's fsync.
+const CheckpointInterval = 100 * time.Millisecond
 
 // maxCachedINList is the longest IN list of Hashes whose statement is
 // kept prepared; longer ones are prepared per call.
@@ -92,8 +107,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	// The writer keeps statement journals (multi-row INSERTs, upserts) in
 	// memory: they only roll back one statement, and in a temporary file
-	// each journaled page cost a write(2).
-	w, err := sql.Open("sqlite", dsn("immediate", "temp_store(MEMORY)"))
+	// each journaled page cost a write(2). It never checkpoints
+	// (wal_autocheckpoint(0)): the Store's checkpointer does, beside it.
+	w, err := sql.Open("sqlite", dsn("immediate", "temp_store(MEMORY)", "wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -113,13 +129,61 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	p.SetMaxOpenConns(8)
-	s := &Store{path: path, w: w, r: r, p: p}
+	ck, err := sql.Open("sqlite", dsn("deferred"))
+	if err != nil {
+		w.Close()
+		r.Close()
+		p.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	s := &Store{path: path, w: w, r: r, p: p, ck: ck, kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.checkpointer()
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// checkpointer copies the WAL into the database file after commits, at
+// most every CheckpointInterval, on a connection of its own. Committed
+// transactions are durable in the WAL already (synchronous=FULL; a
+// checkpoint syncs the WAL before copying and the database file after).
+//
+// It copies with a PASSIVE checkpoint, which never waits for the writer
+// nor makes it wait. But the writer starts the WAL again from its
+// beginning only if, when it begins a transaction, the whole WAL has been
+// copied, which a busy writer rarely sees (it began its next transaction
+// while the copy ran); so once the WAL holds restartFrames, a RESTART
+// checkpoint copies what the writer committed meanwhile (a little), holding
+// the write lock for that short time, and the writer's next transaction
+// reuses the WAL from its start instead of growing the file.
+func (s *Store) checkpointer() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		}
+		// An error (a full disk, say) is the next commit's to report.
+		var busy, frames, copied int
+		err := s.ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		if err == nil && frames >= restartFrames {
+			s.ck.QueryRow("PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(CheckpointInterval):
+		}
+	}
+}
+
+// restartFrames is the WAL's length (in pages) from which the checkpointer
+// makes the writer start it again (16 MiB with pages of 4 KiB).
+const restartFrames = 4096
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
@@ -137,7 +201,11 @@ func (s *Store) Close() error {
 	}
 	s.stmts = nil
 	s.mu.Unlock()
-	return errors.Join(append(errs, s.p.Close(), s.r.Close(), s.w.Close())...)
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.stopped
+	// The last connection to close checkpoints the WAL, if no other
+	// process has the database open.
+	return errors.Join(append(errs, s.ck.Close(), s.p.Close(), s.r.Close(), s.w.Close())...)
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -222,7 +290,14 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) er
 	if err := fn(ctx, t); err != nil {
 		return err
 	}
-	return wrap("commit", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return wrap("commit", err)
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default: // the checkpointer is awake already
+	}
+	return nil
 }
 
 type txn struct {

@@ -183,12 +183,14 @@ func (b *Batcher) commit(group []*batchReq) {
 	if len(group) == 1 {
 		ctx = context.WithoutCancel(group[0].ctx)
 	}
-	err := b.l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+	var appended []prov.Entry
+	err := b.l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) (err error) {
 		if b.observe != nil {
 			t1 = time.Now()
 			defer func() { t2 = time.Now() }()
 		}
-		return b.l.appendIdempotentTx(ctx, tx, all, out)
+		appended, err = b.l.appendIdempotentTx(ctx, tx, all, out)
+		return err
 	})
 	if b.observe != nil {
 		t3 := time.Now()
@@ -200,6 +202,7 @@ func (b *Batcher) commit(group []*batchReq) {
 		}
 	}
 	if err == nil {
+		b.l.committed(appended)
 		for _, r := range group {
 			r.out, out = out[:len(r.entries):len(r.entries)], out[len(r.entries):]
 			close(r.done)

@@ -214,3 +214,136 @@ func testProofCache(t *testing.T, store prov.Store) {
 		t.Error("the cache was never filled")
 	}
 }
+
+// countingStore counts the reads of an Update's transaction that the
+// frontier and the published keys are to spare: tree hashes and records.
+type countingStore struct {
+	prov.Store
+	hashReads, recordReads *int
+}
+
+func (s countingStore) Update(ctx context.Context, fn func(context.Context, prov.Tx) error) error {
+	return s.Store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+		return fn(ctx, countingTx{tx, s})
+	})
+}
+
+type countingTx struct {
+	prov.Tx
+	s countingStore
+}
+
+func (t countingTx) Hashes(ctx context.Context, indexes []int64) ([][]byte, error) {
+	*t.s.hashReads++
+	return t.Tx.Hashes(ctx, indexes)
+}
+
+func (t countingTx) Entries(ctx context.Context, from, to int64, fn func(prov.Entry) error) error {
+	*t.s.recordReads++
+	return t.Tx.Entries(ctx, from, to, fn)
+}
+
+// TestAppendFrontier: after a first append, appends by the same Log read
+// neither tree hashes nor key records from the store, and a log appended
+// to by another writer in between is still right.
+func TestAppendFrontier(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "f.db"), sqlite.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	skey, vkey, _ := GenerateKey("test.example/frontier")
+	if err := Init(ctx, s, "test.example/frontier", vkey); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	var hashReads, recordReads int
+	l, err := Open(ctx, countingStore{s, &hashReads, &recordReads}, Options{Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, s, Options{Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := l.NewBatcher(100)
+	defer b.Close()
+	n := 0
+	recs := func(k int) [][]byte {
+		var out [][]byte
+		for range k {
+			n++
+			out = append(out, []byte(fmt.Sprintf(`{"type":"activity","id":"e%d","time":"2026-01-02T03:04:05Z","activity":{"id":"job:%d"}}`, n, n)))
+		}
+		return out
+	}
+	if _, err := l.Append(ctx, recs(3)); err != nil {
+		t.Fatal(err)
+	}
+	appendK := func(k int) {
+		t.Helper()
+		var err error
+		switch k % 3 {
+		case 0:
+			_, err = l.Append(ctx, recs(k))
+		case 1:
+			_, err = l.AppendIdempotent(ctx, recs(k))
+		case 2:
+			_, err = b.Append(ctx, recs(k))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := 1; k <= 40; k++ {
+		hashReads, recordReads = 0, 0
+		appendK(k)
+		if hashReads != 0 || recordReads != 0 {
+			t.Errorf("append %d of %d records read the store: %d hash reads, %d record reads; want none", k, k, hashReads, recordReads)
+		}
+	}
+	// Another writer appends every third time: the append after it reads
+	// the key records it added, and the tree hashes it needs; the log is
+	// right all the same.
+	recordReads = 0
+	for k := 1; k <= 60; k++ {
+		appendK(k)
+		if k%3 == 0 {
+			if _, err := other.Append(ctx, recs(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if recordReads != 19 {
+		t.Errorf("60 appends, 19 after another writer's: %d record reads, want 19", recordReads)
+	}
+	if _, err := other.Verify(ctx, VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	size, _ := other.Size(ctx)
+	root, err := other.TreeHash(ctx, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves []sumdb.Hash
+	other.Entries(ctx, 0, size, func(e prov.Entry) error {
+		leaves = append(leaves, sumdb.RecordHash(e.Data))
+		return nil
+	})
+	if want := rootOf(leaves); root != want {
+		t.Errorf("root %x, want %x (recomputed from the records)", root, want)
+	}
+}
+
+// rootOf is the RFC 6962 root of leaf hashes, computed directly.
+func rootOf(leaves []sumdb.Hash) sumdb.Hash {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return sumdb.NodeHash(rootOf(leaves[:k]), rootOf(leaves[k:]))
+}

@@ -31,12 +31,15 @@ func (l *Log) AppendIdempotent(ctx context.Context, records [][]byte) ([]Appende
 // AppendEntriesIdempotent is AppendIdempotent for prepared entries.
 func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry) ([]Appended, error) {
 	out := make([]Appended, len(entries))
-	err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
-		return l.appendIdempotentTx(ctx, tx, entries, out)
+	var appended []prov.Entry
+	err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) (err error) {
+		appended, err = l.appendIdempotentTx(ctx, tx, entries, out)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	l.committed(appended)
 	return out, nil
 }
 
@@ -50,6 +53,7 @@ func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry)
 // is called inside the store's transaction: it must not use the store.
 func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.Entry, error)) ([]Appended, error) {
 	var out []Appended
+	var appended []prov.Entry
 	err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
 		b := &idempotentBatch{inBatch: map[string]int{}}
 		for {
@@ -64,24 +68,26 @@ func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.En
 				return err
 			}
 		}
-		out = b.results()
+		out, appended = b.results(), b.appended
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	l.committed(appended)
 	return out, nil
 }
 
 // appendIdempotentTx is AppendEntriesIdempotent inside tx; out has an
-// element for each entry.
-func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, out []Appended) error {
+// element for each entry. It returns the entries it appended (not the
+// duplicates), with their Index and Hashes.
+func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, out []Appended) ([]prov.Entry, error) {
 	b := &idempotentBatch{out: out[:0], inBatch: map[string]int{}}
 	if err := l.appendIdempotentChunk(ctx, tx, b, entries); err != nil {
-		return err
+		return nil, err
 	}
 	b.results()
-	return nil
+	return b.appended, nil
 }
 
 // idempotentBatch is an idempotent append in progress in one transaction,
@@ -90,6 +96,8 @@ type idempotentBatch struct {
 	data    [][]byte       // every entry's record so far, for duplicates across chunks
 	out     []Appended     // every entry's result so far (duplicates of the batch: -1 - position)
 	inBatch map[string]int // event id → position of its first entry
+
+	appended []prov.Entry // the entries appended, with their Index and Hashes, in order
 }
 
 // appendIdempotentChunk appends the entries of one chunk that are new to
@@ -151,6 +159,7 @@ func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempote
 		for k, i := range pos {
 			out[i] = Appended{Index: first + int64(k)}
 		}
+		b.appended = append(b.appended, fresh...)
 	}
 	return nil
 }

@@ -212,6 +212,24 @@ func (l *Log) refreshKeys(ctx context.Context, tx prov.ReadTx, size int64) (*key
 	return next, nil
 }
 
+// keysAppended moves the published keys past entries, which the log's
+// writer has just committed (Index set), if they hold no key record: the
+// next append then reads no key records from the store.
+func (l *Log) keysAppended(entries []prov.Entry) {
+	for i := range entries {
+		if entries[i].Key != nil {
+			return
+		}
+	}
+	cur := l.keys.Load()
+	if cur == nil || cur.through != entries[0].Index {
+		return
+	}
+	next := *cur // the maps are shared: a published keyring is never changed
+	next.through = entries[len(entries)-1].Index + 1
+	l.keys.CompareAndSwap(cur, &next)
+}
+
 // entriesOfType reads the records of one type, through the store's index
 // when it has one.
 func entriesOfType(ctx context.Context, tx prov.ReadTx, typ string, from, to int64, fn func(prov.Entry) error) error {

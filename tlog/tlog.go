@@ -286,7 +286,24 @@ func (l *Log) AppendEntries(ctx context.Context, entries []prov.Entry) (first in
 		first, err = l.AppendTx(ctx, tx, entries)
 		return err
 	})
+	if err == nil {
+		l.committed(entries)
+	}
 	return first, err
+}
+
+// committed keeps what the next append needs of entries, appended (Index
+// and Hashes set) in a transaction that has committed: the tree's frontier,
+// and how far the published keys reach. It must not be given entries of a
+// transaction that failed.
+func (l *Log) committed(entries []prov.Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	if l.cache != nil {
+		l.cache.putFrontier(entries)
+	}
+	l.keysAppended(entries)
 }
 
 // AppendTx appends prepared entries inside tx, a transaction of the log's
@@ -445,8 +462,8 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
 	if extra >= 0 {
 		r.extraHashes = blobs[extra]
 	}
-	var keep []int64
-	var keepHashes []sumdb.Hash
+	var keep, edge []int64
+	var keepHashes, edgeHashes []sumdb.Hash
 	for j, i := range indexes {
 		if done[j] {
 			continue
@@ -464,9 +481,16 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]sumdb.Hash, error) {
 			keep = append(keep, i)
 			keepHashes = append(keepHashes, out[j])
 		}
+		if r.fresh != nil && r.cache != nil && rec < r.limit { // appending: committed before this transaction
+			edge = append(edge, i)
+			edgeHashes = append(edgeHashes, out[j])
+		}
 	}
 	if len(keep) > 0 {
 		r.cache.put(keep, keepHashes)
+	}
+	if len(edge) > 0 {
+		r.cache.putEdge(edge, edgeHashes)
 	}
 	return out, nil
 }

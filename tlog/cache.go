@@ -103,6 +103,9 @@ func (c *hashCache) putFrontier(entries []prov.Entry) {
 		return
 	}
 	first, size := entries[0].Index, entries[len(entries)-1].Index+1
+	if size-first != int64(len(entries)) {
+		return // not one append's entries, in order
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if size <= c.frontSize {

@@ -312,6 +312,12 @@ func (l *Log) checkSignatures(ctx context.Context, tx prov.ReadTx, size int64, e
 	if err != nil {
 		return err
 	}
+	return checkSignaturesWith(ring, size, entries)
+}
+
+// checkSignaturesWith is checkSignatures with the keys of the records
+// below size, read already.
+func checkSignaturesWith(ring *keyring, size int64, entries []prov.Entry) error {
 	signed, keyRecs := false, false
 	for i := range entries {
 		signed = signed || entries[i].Envelope != nil

@@ -233,7 +233,14 @@ func (l *Log) Prepare(data []byte) (prov.Entry, error) {
 // either all are stored, with their tree hashes, or none is. It returns the
 // index of the first; the others follow in order. A refused record is
 // reported as a *RecordError.
+//
+// A large batch is validated on other goroutines while the transaction
+// stores the records validated already (see pipeline): the checks and the
+// errors are the same.
 func (l *Log) Append(ctx context.Context, records [][]byte) (first int64, err error) {
+	if len(records) >= pipelineMin && runtime.GOMAXPROCS(0) > 1 {
+		return l.appendPipelined(ctx, records)
+	}
 	entries, err := l.PrepareAll(records)
 	if err != nil {
 		return 0, err
@@ -330,23 +337,9 @@ func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (f
 	if err := l.checkSignatures(ctx, tx, size, entries); err != nil {
 		return 0, err
 	}
-	fresh := make(map[int64]sumdb.Hash, 2*len(entries))
-	hr := &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1, cache: l.cache, limit: size}
-	buf := make([]byte, 0, 2*len(entries)*prov.HashSize+8*prov.HashSize)
-	for i := range entries {
-		n := size + int64(i)
-		hashes, err := sumdb.StoredHashesForRecordHash(n, sumdb.RecordHash(entries[i].Data), hr)
-		if err != nil {
-			return 0, err
-		}
-		start := len(buf)
-		base := sumdb.StoredHashIndex(0, n)
-		for j, h := range hashes {
-			fresh[base+int64(j)] = h
-			buf = append(buf, h[:]...)
-		}
-		entries[i].Index = n
-		entries[i].Hashes = buf[start:len(buf):len(buf)]
+	th := l.newTreeHasher(ctx, tx, size, len(entries))
+	if err := th.hash(entries, nil); err != nil {
+		return 0, err
 	}
 	if err := tx.Append(ctx, entries); err != nil {
 		return 0, err
@@ -357,6 +350,53 @@ func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (f
 		}
 	}
 	return size, nil
+}
+
+// treeHasher computes the stored tree hashes of entries appended in one
+// transaction, in order, from the hashes of earlier ones.
+type treeHasher struct {
+	fresh map[int64]sumdb.Hash // stored hashes computed in this transaction
+	hr    *hashReader
+	next  int64  // index of the next entry
+	buf   []byte // the entries' Hashes, back to back
+}
+
+func (l *Log) newTreeHasher(ctx context.Context, tx prov.ReadTx, size int64, n int) *treeHasher {
+	fresh := make(map[int64]sumdb.Hash, 2*n)
+	return &treeHasher{
+		fresh: fresh,
+		hr:    &hashReader{ctx: ctx, tx: tx, fresh: fresh, extra: -1, cache: l.cache, limit: size},
+		next:  size,
+		buf:   make([]byte, 0, 2*n*prov.HashSize+8*prov.HashSize),
+	}
+}
+
+// hash sets the Index and Hashes of entries, the next ones of the log;
+// leaves, if not nil, are their leaf hashes (sumdb.RecordHash of Data).
+func (th *treeHasher) hash(entries []prov.Entry, leaves []sumdb.Hash) error {
+	for i := range entries {
+		n := th.next
+		var leaf sumdb.Hash
+		if leaves != nil {
+			leaf = leaves[i]
+		} else {
+			leaf = sumdb.RecordHash(entries[i].Data)
+		}
+		hashes, err := sumdb.StoredHashesForRecordHash(n, leaf, th.hr)
+		if err != nil {
+			return err
+		}
+		start := len(th.buf)
+		base := sumdb.StoredHashIndex(0, n)
+		for j, h := range hashes {
+			th.fresh[base+int64(j)] = h
+			th.buf = append(th.buf, h[:]...)
+		}
+		entries[i].Index = n
+		entries[i].Hashes = th.buf[start:len(th.buf):len(th.buf)]
+		th.next++
+	}
+	return nil
 }
 
 // hashReader reads stored hashes: those computed in this transaction from

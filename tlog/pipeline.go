@@ -19,7 +19,8 @@ import (
 // the batch is kept.
 
 const (
-	pipelineChunk = 64  // records validated and stored at a time
+	pipelineChunk = 64  // records validated at a time
+	pipelineStore = 256 // records handed to the store at a time (a round trip on a server)
 	pipelineMin   = 256 // smaller batches are validated first, as PrepareAll does
 )
 
@@ -135,6 +136,7 @@ func (l *Log) appendPipelined(ctx context.Context, records [][]byte) (first int6
 		}
 		th := l.newTreeHasher(ctx, tx, size, len(records))
 		var stored error
+		from := 0 // the first entry not handed to the store
 		for c := range p.chunks {
 			if err := p.wait(ctx, c); err != nil {
 				return err
@@ -144,10 +146,14 @@ func (l *Log) appendPipelined(ctx context.Context, records [][]byte) (first int6
 				stored = err
 				break
 			}
-			if err := tx.Append(ctx, p.entries[lo:hi]); err != nil {
+			if hi-from < pipelineStore && hi < len(records) {
+				continue
+			}
+			if err := tx.Append(ctx, p.entries[from:hi]); err != nil {
 				stored = err
 				break
 			}
+			from = hi
 		}
 		// Errors in the order AppendTx reports them: the batch's records
 		// first, then the key and signature rules, then the store's.

@@ -180,5 +180,6 @@ func (l *Log) appendPipelined(ctx context.Context, records [][]byte) (first int6
 	if err != nil {
 		return 0, err
 	}
+	l.committed(p.entries)
 	return first, nil
 }

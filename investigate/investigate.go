@@ -167,10 +167,19 @@ type pgRows struct{ pgx.Rows }
 
 func (r pgRows) Close() { r.Rows.Close() }
 
-type sqlQuerier struct{ tx *sql.Tx }
+// sqlQuerier runs queries in tx, through prepared if set: the store's
+// prepared statements (see querierOf).
+type sqlQuerier struct {
+	tx       *sql.Tx
+	prepared func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
 
 func (s sqlQuerier) query(ctx context.Context, q string, args ...any) (rows, error) {
-	r, err := s.tx.QueryContext(ctx, q, args...)
+	run := s.tx.QueryContext
+	if s.prepared != nil {
+		run = s.prepared
+	}
+	r, err := run(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -181,12 +190,22 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { r.Rows.Close() }
 
-func querierOf(tx prov.ReadTx) querier {
+// querierOf returns the querier of tx. With prepared, SQLite's queries run
+// through statements the store keeps prepared (for the few fixed queries of
+// blame and history, whose preparing cost as much as running them); find's
+// queries, built from each filter, are prepared each time.
+func querierOf(tx prov.ReadTx, prepared bool) querier {
 	switch t := tx.(type) {
 	case interface{ Querier() postgres.Querier }:
 		return pgQuerier{t.Querier()}
 	case interface{ SQLTx() *sql.Tx }:
-		return sqlQuerier{t.SQLTx()}
+		q := sqlQuerier{tx: t.SQLTx()}
+		if p, ok := tx.(interface {
+			Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+		}); ok && prepared {
+			q.prepared = p.Query
+		}
+		return q
 	}
 	panic(fmt.Sprintf("investigate: unknown transaction %T", tx))
 }
@@ -220,7 +239,7 @@ type snapshot struct {
 // view runs fn on a snapshot of the database.
 func (iv *Investigator) view(ctx context.Context, fn func(s *snapshot) error) error {
 	return iv.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
-		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d}
+		s := &snapshot{q: querierOf(tx, false), tx: tx, d: iv.d}
 		if iv.d.pg {
 			// Investigation's queries are index probes whose cost the
 			// planner overestimates (a release's changes, most of other
@@ -246,7 +265,7 @@ func (iv *Investigator) view(ctx context.Context, fn func(s *snapshot) error) er
 // No JIT setting: a row's queries are index probes far below its threshold.
 func (iv *Investigator) viewRow(ctx context.Context, fn func(s *snapshot) error) error {
 	return iv.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
-		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d, narrow: true, acts: map[string]*Activity{}}
+		s := &snapshot{q: querierOf(tx, true), tx: tx, d: iv.d, narrow: true, acts: map[string]*Activity{}}
 		var err error
 		if s.tables, err = iv.capture.Tables(ctx, s.tx); err != nil {
 			return err

@@ -104,7 +104,7 @@ func (s sqlQuerier) exec(ctx context.Context, q string, args ...any) (int64, err
 func (iv *Investigator) update(ctx context.Context, a prov.Attribution, apply bool, fn func(r *repairTx) error) error {
 	errPlan := fmt.Errorf("plan only")
 	err := iv.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
-		s := &snapshot{q: querierOf(tx), tx: tx, d: iv.d}
+		s := &snapshot{q: querierOf(tx, false), tx: tx, d: iv.d}
 		if err := iv.load(ctx, s); err != nil {
 			return err
 		}

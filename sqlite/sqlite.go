@@ -330,6 +330,15 @@ func (t *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
+// Query runs query in the transaction; in a View, through a statement the
+// store prepares once and keeps (until Close), as the log's own reads do.
+// It is for code kept beside the log that runs the same few queries often
+// (investigate's blame and history): each distinct query text stays
+// prepared, so it must not be used for queries built with varying text.
+func (t *txn) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.query(ctx, query, args...)
+}
+
 // SQLTx returns the database/sql transaction the store transaction runs
 // on, so that code kept beside the log (capture) can read and write its own
 // tables in the same transaction. It must not be used after fn returns.

@@ -14,6 +14,9 @@
 #   nojoin    Prov's function, SECURITY DEFINER, but reading the images
 #             from the transition tables with two scalar subqueries instead
 #             of the FULL JOIN (right for single-row statements only)
+#   auto      Prov's function choosing per statement: for a one-row
+#             statement the nojoin INSERT, else the FULL JOIN (whether the
+#             new transition table has a second row decides)
 #   const     Prov's function, but inserting constant images into the queue:
 #             the cost of the queue row without reading transition tables
 #   row       no statement trigger: a FOR EACH ROW trigger (SECURITY
@@ -42,7 +45,7 @@ ROUNDS=${ROUNDS:-3}
 RUN_SECONDS=${RUN_SECONDS:-15}
 MODE=${MODE:-update}
 N=${N:-10000}
-VARIANTS=${VARIANTS:-off empty const plain-fn nojoin prov setpath row}
+VARIANTS=${VARIANTS:-off empty const plain-fn nojoin auto prov setpath row}
 PROV=${PROV:-}
 OUT=${OUT:-/tmp/provbench-variants-$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -119,6 +122,7 @@ else
 		prov) def=$orig ;;
 		setpath) def="CREATE OR REPLACE FUNCTION $fn() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS \$f\$ $decl BEGIN $insert; RETURN NULL; END \$f\$" ;;
 		nojoin) def="CREATE OR REPLACE FUNCTION $fn() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS \$f\$ $decl BEGIN $nojoin; RETURN NULL; END \$f\$" ;;
+		auto) def="CREATE OR REPLACE FUNCTION $fn() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS \$f\$ $decl BEGIN IF NOT EXISTS (SELECT FROM prov_new OFFSET 1) THEN $nojoin; ELSE $insert; END IF; RETURN NULL; END \$f\$" ;;
 		esac
 		sql "$DSN" -c "$def" -c "CREATE TRIGGER prov_capture_u AFTER UPDATE ON pgbench_accounts REFERENCING OLD TABLE AS prov_old NEW TABLE AS prov_new FOR EACH STATEMENT EXECUTE FUNCTION $fn()"
 	}

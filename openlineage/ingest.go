@@ -113,10 +113,14 @@ func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error)
 	return Appended(p.res, out), nil
 }
 
-// ingestChunk is the number of events Ingest prepares and appends at a
-// time in a pipelined batch: small enough that the first chunk is ready
-// soon, large enough that each statement of the index has rows to write.
-const ingestChunk = 50
+// Chunks of a pipelined batch: the first of ingestChunk events, so that
+// the append starts soon, each next one twice as large up to
+// maxIngestChunk, because every chunk costs the transaction a lookup of
+// its event ids and a round of index statements.
+const (
+	ingestChunk    = 32
+	maxIngestChunk = 256
+)
 
 // pipeline prepares the chunks of a batch of events on all CPUs, in order
 // of the chunks, while the append consumes them.
@@ -136,8 +140,8 @@ type chunk struct {
 
 func newPipeline(l *tlog.Log, events [][]byte) *pipeline {
 	p := &pipeline{entries: make([]prov.Entry, len(events)), res: make([]Result, len(events))}
-	for lo := 0; lo < len(events); lo += ingestChunk {
-		p.chunks = append(p.chunks, chunk{lo: lo, hi: min(lo+ingestChunk, len(events)), ready: make(chan struct{})})
+	for lo, n := 0, ingestChunk; lo < len(events); lo, n = lo+n, min(2*n, maxIngestChunk) {
+		p.chunks = append(p.chunks, chunk{lo: lo, hi: min(lo+n, len(events)), ready: make(chan struct{})})
 	}
 	var taken atomic.Int64 // chunks handed to workers, in order
 	for range min(runtime.GOMAXPROCS(0), len(p.chunks)) {

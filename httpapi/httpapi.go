@@ -342,19 +342,27 @@ func readRecords(body []byte, max int) ([][]byte, error) {
 		}
 		return out, nil
 	}
-	sc := bufio.NewScanner(bytes.NewReader(trimmed))
-	sc.Buffer(make([]byte, 0, 64<<10), len(trimmed)+1)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
+	// The records are slices of body, with no room to grow into the next
+	// (a bufio.Scanner's 64 KiB buffer per request was three quarters of
+	// the server's allocations for single-record requests, and so of its
+	// garbage collections).
+	for rest := trimmed; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
 		if len(out) == max {
 			return nil, badRequest("more than %d records in one request, over the limit of %d: send them in several requests", max, max)
 		}
-		out = append(out, bytes.Clone(line))
+		out = append(out, line[:len(line):len(line)])
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 func (s *Server) appendRecords(w http.ResponseWriter, r *http.Request, tok auth.Token) error {

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ func main() {
 	singleRuns := flag.Int("single-runs", 1, "runs of the single-record measurement (each path)")
 	embeddedSingle := flag.Bool("embedded-single", true, "measure single-record appends on the embedded path too")
 	phases := flag.Bool("phases", false, "print where the single-record requests' time went inside the group commit (queue wait, begin, statements, commit), and Go's GC pauses")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	group := flag.Int("group-commit", 10000, "the server's group commit (prov serve --group-commit); 0: a transaction per request")
 	flag.Parse()
 	if *db == "" {
@@ -238,6 +240,16 @@ func main() {
 				printGC(&ms0, &ms1)
 			}
 		}
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
 	}
 	if *singleRuns > 1 {
 		for _, via := range paths {

@@ -43,6 +43,8 @@ func TestDecodeRefusesNamingTheField(t *testing.T) {
 		{"row count a string", edit(t, `"rowCount":3`, `"rowCount":"3"`), "outputs[0].outputFacets.outputStatistics.rowCount", "want an integer"},
 		{"parent without run id", edit(t, `"run":{"runId":"0195a000-0000-7000-8000-000000000002"}`, `"run":{"runId":"0195a000-0000-7000-8000-000000000002","facets":{"parent":{"run":{},"job":{"namespace":"a","name":"b"}}}}`), "run.facets.parent.run.runId", "required"},
 		{"key twice", edit(t, `"name":"j"`, `"name":"j","name":"k"`), "job.name", "appears twice"},
+		{"key twice, once escaped", edit(t, `"name":"j"`, `"name":"j","n\u0061me":"k"`), "job.name", "appears twice"},
+		{"key twice, escaped as HTML", edit(t, `"name":"j"`, `"name":"j","a<b":1,"a\u003cb":2`), "job.a<b", "appears twice"},
 		{"key twice in a facet", edit(t, `"rowCount":3`, `"rowCount":3,"rowCount":4`), "outputs[0].outputFacets.outputStatistics.rowCount", "appears twice"},
 		{"malformed", okEvent[:len(okEvent)-1], "", "malformed JSON"},
 		{"not an object", `[1]`, "", "want a JSON object"},

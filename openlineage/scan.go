@@ -55,7 +55,7 @@ type scan struct {
 }
 
 type pathElem struct {
-	key   []byte // quoted, as sent or (escaped keys) canonically
+	key   []byte // quoted, as sent
 	index int    // -1 for a member
 }
 
@@ -131,8 +131,8 @@ func (s *scan) value(depth int) error {
 			s.pos++
 			return nil
 		}
-		// The keys of this object are s.keys[base:], quoted as sent, or
-		// canonically when escaped, to compare.
+		// The keys of this object are s.keys[base:], unescaped, so that
+		// "a<b" and "a\u003cb" are the same key, as every parser reads them.
 		base := len(s.keys)
 		defer func() { s.keys = s.keys[:base] }()
 		for {
@@ -140,15 +140,15 @@ func (s *scan) value(depth int) error {
 			if err != nil {
 				return err
 			}
-			key := q
+			key := q[1 : len(q)-1] // the key's characters, unescaped
 			if esc {
 				var k string
 				if json.Unmarshal(q, &k) != nil {
 					return errJSON
 				}
-				key, _ = json.Marshal(k)
+				key = []byte(k)
 			}
-			s.path = append(s.path, pathElem{key: key, index: -1})
+			s.path = append(s.path, pathElem{key: q, index: -1})
 			for _, k := range s.keys[base:] {
 				if bytes.Equal(k, key) {
 					return fieldErr(s.field(), "appears twice in one object: an event must say one thing")

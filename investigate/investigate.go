@@ -227,7 +227,7 @@ type snapshot struct {
 	q       querier
 	tx      prov.ReadTx
 	tables  []capture.CapturedTable
-	acts    map[string]*Activity // every recorded activity, and those looked up since
+	acts    map[string]*Activity // every recorded activity (narrow: those looked up), and those looked up since
 	pending []capture.RowChange
 	d       dialect
 	// narrow: the snapshot of a question about one row (blame, history),

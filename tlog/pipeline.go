@@ -124,13 +124,9 @@ func (l *Log) appendPipelined(ctx context.Context, records [][]byte) (first int6
 	p := l.startPipeline(records)
 	defer p.finish(false) // the workers read records: none may outlive the call
 	err = l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
-		size, err := tx.Size(ctx)
-		if err != nil {
-			return err
-		}
 		// The keys valid at size: what checkSignatures reads, read
 		// before the batch's records are in tx.
-		ring, err := l.refreshKeys(ctx, tx, size)
+		size, ring, err := l.currentKeys(ctx, tx)
 		if err != nil {
 			return err
 		}

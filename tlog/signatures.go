@@ -249,11 +249,7 @@ func entriesOfType(ctx context.Context, tx prov.ReadTx, typ string, from, to int
 // if ""), in the order they were added.
 func (l *Log) Keys(ctx context.Context, agent string) (keys []Key, err error) {
 	err = l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
-		size, err := tx.Size(ctx)
-		if err != nil {
-			return err
-		}
-		ring, err := l.refreshKeys(ctx, tx, size)
+		_, ring, err := l.currentKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -268,15 +264,22 @@ func (l *Log) Keys(ctx context.Context, agent string) (keys []Key, err error) {
 	return keys, err
 }
 
+// currentKeys returns the size of the log as tx sees it and the keys valid
+// at that size, refreshed from tx.
+func (l *Log) currentKeys(ctx context.Context, tx prov.ReadTx) (int64, *keyring, error) {
+	size, err := tx.Size(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	ring, err := l.refreshKeys(ctx, tx, size)
+	return size, ring, err
+}
+
 // RequiresSignatures reports whether agent's records must be signed from
 // now on.
 func (l *Log) RequiresSignatures(ctx context.Context, agent string) (req bool, err error) {
 	err = l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
-		size, err := tx.Size(ctx)
-		if err != nil {
-			return err
-		}
-		ring, err := l.refreshKeys(ctx, tx, size)
+		size, ring, err := l.currentKeys(ctx, tx)
 		if err != nil {
 			return err
 		}

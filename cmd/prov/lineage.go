@@ -49,6 +49,18 @@ func (n *nodeFlags) resolve(g *lineage.Graph, args []string) (lineage.NodeID, er
 	return "", usageError{fmt.Errorf("which node? Give NODE (dataset:NAMESPACE:NAME, job:NAMESPACE:NAME, run:ID) or --namespace NS --name NAME")}
 }
 
+// remote returns the node as the server's API takes it: the NODE argument,
+// NAMESPACE:NAME, or a NAME alone (the server resolves and checks it).
+func (n *nodeFlags) remote(args []string) string {
+	switch {
+	case len(args) == 1:
+		return args[0]
+	case n.namespace != "":
+		return n.namespace + ":" + n.name
+	}
+	return n.name
+}
+
 // openGraph opens the store and loads its lineage graph as of at (zero:
 // everything). Lineage queries read a database; through a server, use the
 // API's /api/v1/lineage routes.
@@ -170,12 +182,7 @@ migration) or a job, the datasets it wrote at or after --since are.`,
 				format = "json"
 			}
 			if m.client != nil {
-				node := nf.name
-				if len(args) == 1 {
-					node = args[0]
-				} else if nf.namespace != "" {
-					node = nf.namespace + ":" + nf.name
-				}
+				node := nf.remote(args)
 				var res lineage.ImpactResult
 				if err := m.client.Impact(ctx, node, activity, since, &res); err != nil {
 					return m.remoteErr(err)
@@ -238,12 +245,7 @@ pipeline (a training job) can gate on it.`,
 					return usageError{fmt.Errorf("--reason is required: say why the data is bad (mark) or good again (clear)")}
 				}
 				if m.client != nil {
-					node := nf.name
-					if len(args) == 1 {
-						node = args[0]
-					} else if nf.namespace != "" {
-						node = nf.namespace + ":" + nf.name
-					}
+					node := nf.remote(args)
 					var mk quarantine.Mark
 					if err := m.client.Quarantine(ctx, action, node, reason, ticket, &mk); err != nil {
 						return m.remoteErr(err)
@@ -508,12 +510,7 @@ func (m *Main) printMark(action string, mk quarantine.Mark) error {
 // through the server.
 func (m *Main) checkQuarantine(ctx context.Context, nf nodeFlags, args []string) (lineage.NodeID, *quarantine.Blocked, error) {
 	if m.client != nil {
-		node := nf.name
-		if len(args) == 1 {
-			node = args[0]
-		} else if nf.namespace != "" {
-			node = nf.namespace + ":" + nf.name
-		}
+		node := nf.remote(args)
 		var out struct {
 			Node        lineage.NodeID   `json:"node"`
 			Quarantined bool             `json:"quarantined"`

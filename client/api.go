@@ -340,13 +340,19 @@ type Filter struct {
 	NotRelease  []string
 }
 
-func (f Filter) values() url.Values {
+// nonEmpty returns the query parameters of params that have a value.
+func nonEmpty(params map[string]string) url.Values {
 	q := url.Values{}
-	for k, v := range map[string]string{"table": f.Table, "column": f.Column, "activity": f.Activity, "release": f.Release, "kind": f.Kind, "agent": f.Agent, "since": f.Since, "until": f.Until} {
+	for k, v := range params {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
+	return q
+}
+
+func (f Filter) values() url.Values {
+	q := nonEmpty(map[string]string{"table": f.Table, "column": f.Column, "activity": f.Activity, "release": f.Release, "kind": f.Kind, "agent": f.Agent, "since": f.Since, "until": f.Until})
 	if f.Current {
 		q.Set("current", "true")
 	}
@@ -533,12 +539,7 @@ func (c *Client) Lineage(ctx context.Context, lq LineageQuery, out any) error {
 // Impact decodes the time-aware downstream impact of a node or of an
 // activity's writes (see prov impact) into out.
 func (c *Client) Impact(ctx context.Context, node, activity, since string, out any) error {
-	q := url.Values{}
-	for k, v := range map[string]string{"node": node, "activity": activity, "since": since} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	q := nonEmpty(map[string]string{"node": node, "activity": activity, "since": since})
 	return c.call(ctx, request{method: "GET", path: "/api/v1/impact", query: q, idempotent: true}, out)
 }
 
@@ -565,11 +566,6 @@ func (c *Client) Quarantine(ctx context.Context, action, node, reason, ticket st
 // Export decodes the log's records as a PROV-JSON document into out,
 // filtered by node, activity and since (each optional).
 func (c *Client) Export(ctx context.Context, node, activity, since string, out any) error {
-	q := url.Values{}
-	for k, v := range map[string]string{"node": node, "activity": activity, "since": since} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	q := nonEmpty(map[string]string{"node": node, "activity": activity, "since": since})
 	return c.call(ctx, request{method: "GET", path: "/api/v1/export", query: q, idempotent: true}, out)
 }

@@ -167,12 +167,20 @@ func loadIndex(ctx context.Context, r *reader, at time.Time, g Sink) error {
 	}
 	cond, args = r.asOf("at", at)
 	var stateAt = map[string]time.Time{}
-	err := r.query(ctx, "SELECT idx, event_type, at, run_id, parent, job_ns, job_name FROM {T}lineage_events WHERE run_id IS NOT NULL AND "+cond+" ORDER BY idx", args, func(scan func(...any) error) error {
+	// Parent runs known only from their children's parent facet: the job
+	// the first child event (in log order) names for each.
+	type parentRun struct {
+		id  string
+		job lineage.NodeID
+	}
+	var parents []parentRun
+	parentSeen := map[string]bool{}
+	err := r.query(ctx, "SELECT idx, event_type, at, run_id, parent, parent_job_ns, parent_job_name, job_ns, job_name FROM {T}lineage_events WHERE run_id IS NOT NULL AND "+cond+" ORDER BY idx", args, func(scan func(...any) error) error {
 		var idx int64
-		var typ, parent *string
+		var typ, parent, pns, pname *string
 		var t time.Time
 		var id, ns, name string
-		if err := scan(&idx, &typ, &t, &id, &parent, &ns, &name); err != nil {
+		if err := scan(&idx, &typ, &t, &id, &parent, &pns, &pname, &ns, &name); err != nil {
 			return err
 		}
 		x := run(id)
@@ -181,6 +189,10 @@ func loadIndex(ctx context.Context, r *reader, at time.Time, g Sink) error {
 		}
 		if parent != nil && x.Parent == "" {
 			x.Parent = *parent
+		}
+		if parent != nil && pns != nil && pname != nil && !parentSeen[*parent] {
+			parentSeen[*parent] = true
+			parents = append(parents, parentRun{*parent, lineage.JobNode(*pns, *pname)})
 		}
 		if idx > x.Index {
 			x.Index = idx
@@ -205,22 +217,10 @@ func loadIndex(ctx context.Context, r *reader, at time.Time, g Sink) error {
 	if err != nil {
 		return err
 	}
-	// Parent runs known only from their children's parent facet.
-	cond, args = r.asOf("e.at", at)
-	err = r.query(ctx, `SELECT DISTINCT p.run_id, p.job_ns, p.job_name FROM {T}lineage_events e JOIN {T}lineage_runs p ON p.run_id = e.parent
-		WHERE e.parent IS NOT NULL AND `+cond, args, func(scan func(...any) error) error {
-		var id, ns, name string
-		if err := scan(&id, &ns, &name); err != nil {
-			return err
+	for _, p := range parents {
+		if runs[p.id] == nil {
+			run(p.id).Job = p.job
 		}
-		if runs[id] == nil {
-			x := run(id)
-			x.Job = lineage.JobNode(ns, name)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, id := range order {
 		g.AddRun(*runs[id])

@@ -3,6 +3,7 @@ package openlineage_test
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -102,6 +103,47 @@ func TestGraph(t *testing.T) {
 		}
 		if _, err := openlineage.Graph(ctx, s, time.Time{}); err != nil {
 			t.Fatal(err)
+		}
+
+		// A parent run no event of its own names is a run of the job its
+		// children's parent facet names, from the time of the first child.
+		const outer, inner = "0195a000-0000-7000-8000-000000000009", "0195a000-0000-7000-8000-00000000000a"
+		ev := `{"eventType":"START","eventTime":"2026-03-01T12:00:00Z","producer":"https://example.com/etl","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",` +
+			`"run":{"runId":"` + inner + `","facets":{"parent":{"_producer":"https://example.com/etl","_schemaURL":"https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet","run":{"runId":"` + outer + `"},"job":{"namespace":"etl","name":"outer"}}}},` +
+			`"job":{"namespace":"etl","name":"outer.step"},"inputs":[],"outputs":[]}`
+		if _, err := openlineage.Ingest(ctx, l, [][]byte{[]byte(ev)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			at   time.Time
+			want bool
+		}{{time.Time{}, true}, {time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), true}, {time.Date(2026, 3, 1, 11, 59, 0, 0, time.UTC), false}} {
+			g = newRecorder()
+			if err := openlineage.Load(ctx, s, tc.at, g); err != nil {
+				t.Fatal(err)
+			}
+			p, ok := g.runs[outer]
+			if ok != tc.want || ok && (p.Job != lineage.JobNode("etl", "outer") || p.Index != -1) {
+				t.Errorf("as of %v, the parent known from its child's facet: got %+v (%v), want it: %v", tc.at, p, ok, tc.want)
+			}
+			if c := g.runs[inner]; ok && c.Parent != outer {
+				t.Errorf("its child: got %+v", c)
+			}
+		}
+		for id, want := range map[string][]string{parent: {child}, outer: {inner}, child: nil} {
+			info, err := openlineage.LoadRun(ctx, l, id)
+			if id == outer {
+				if prov.KindOf(err) != prov.NotFound {
+					t.Errorf("LoadRun of a run with no event: got %v, want NotFound", err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(info.Children, want) {
+				t.Errorf("children of %s: got %v, want %v", id, info.Children, want)
+			}
 		}
 	})
 }

@@ -15,9 +15,10 @@ import (
 	"github.com/prov-dev/prov/tlog"
 )
 
-// Indexer returns the tlog indexer that keeps the lineage index (migration
-// 0009_lineage.sql) of store: for every appended record of type lineage
-// that holds an OpenLineage event, it writes the event's run, job, datasets,
+// Indexer returns the tlog indexer that keeps the lineage index (migrations
+// 0009_lineage.sql and 0016_lineage_leaner_index.sql) of store: for every
+// appended record of type lineage that holds an OpenLineage event, it
+// writes the event (with its run, parent run and job), its job, datasets,
 // inputs, outputs and column edges in the append's transaction. A lineage
 // record whose event Decode refuses fails the append. Add it to every log
 // that may append lineage records: log.AddIndexer(openlineage.Indexer(store)).
@@ -121,20 +122,8 @@ func nullStr(s string) any {
 }
 
 const (
-	insertEvent = `INSERT INTO {T}lineage_events (idx, kind, event_type, at, run_id, parent, job_ns, job_name, producer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	upsertRun   = `INSERT INTO {T}lineage_runs (run_id, job_ns, job_name, parent, state, state_at, started, ended, first, last)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id) DO UPDATE SET
-	parent = COALESCE({t}lineage_runs.parent, excluded.parent),
-	state = CASE WHEN excluded.state IS NOT NULL AND ({t}lineage_runs.state_at IS NULL OR excluded.state_at >= {t}lineage_runs.state_at)
-		THEN excluded.state ELSE {t}lineage_runs.state END,
-	state_at = CASE WHEN excluded.state IS NOT NULL AND ({t}lineage_runs.state_at IS NULL OR excluded.state_at >= {t}lineage_runs.state_at)
-		THEN excluded.state_at ELSE {t}lineage_runs.state_at END,
-	started = CASE WHEN {t}lineage_runs.started IS NULL OR excluded.started < {t}lineage_runs.started
-		THEN COALESCE(excluded.started, {t}lineage_runs.started) ELSE {t}lineage_runs.started END,
-	ended = CASE WHEN {t}lineage_runs.ended IS NULL OR excluded.ended > {t}lineage_runs.ended
-		THEN COALESCE(excluded.ended, {t}lineage_runs.ended) ELSE {t}lineage_runs.ended END,
-	last = excluded.last`
+	insertEvent = `INSERT INTO {T}lineage_events (idx, kind, event_type, at, run_id, parent, parent_job_ns, parent_job_name, job_ns, job_name, producer)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	upsertName = `INSERT INTO {T}lineage_%[1]s (namespace, name, first_at, first, last) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (namespace, name) DO UPDATE SET
 	first_at = CASE WHEN excluded.first_at < {t}lineage_%[1]s.first_at THEN excluded.first_at ELSE {t}lineage_%[1]s.first_at END,
@@ -209,25 +198,14 @@ func (w *indexWriter) add(idx int64, e *Event) {
 	if e.Job != nil {
 		jobNS, jobName = e.Job.Namespace, e.Job.Name
 	}
-	w.exec(insertEvent, idx, string(e.Kind), nullStr(e.EventType), at, runID, parent, jobNS, jobName, e.Producer)
+	var parentNS, parentName any
 	if e.Run != nil {
 		if p := e.Run.ParentJob; p != nil {
-			w.exec(upsertRun, e.Run.ParentRun, p.Namespace, p.Name, nil, nil, nil, nil, nil, idx, idx)
+			parentNS, parentName = p.Namespace, p.Name
 			w.name("jobs", p.Namespace, p.Name, e.Time, idx)
 		}
-		var started, ended time.Time
-		switch e.EventType {
-		case "START":
-			started = e.Time
-		case "COMPLETE", "FAIL", "ABORT":
-			ended = e.Time
-		}
-		var stateAt any
-		if e.EventType != "" {
-			stateAt = at
-		}
-		w.exec(upsertRun, e.Run.ID, e.Job.Namespace, e.Job.Name, parent, nullStr(e.EventType), stateAt, d.tsOpt(started), d.tsOpt(ended), idx, idx)
 	}
+	w.exec(insertEvent, idx, string(e.Kind), nullStr(e.EventType), at, runID, parent, parentNS, parentName, jobNS, jobName, e.Producer)
 	if e.Job != nil {
 		w.name("jobs", e.Job.Namespace, e.Job.Name, e.Time, idx)
 	}

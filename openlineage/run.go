@@ -81,7 +81,7 @@ func LoadRun(ctx context.Context, l *tlog.Log, runID string) (*RunInfo, error) {
 		if err != nil {
 			return err
 		}
-		return r.query(ctx, "SELECT run_id FROM {T}lineage_runs WHERE parent = ? ORDER BY run_id", []any{runID}, func(scan func(...any) error) error {
+		return r.query(ctx, "SELECT DISTINCT run_id FROM {T}lineage_events WHERE parent = ? ORDER BY run_id", []any{runID}, func(scan func(...any) error) error {
 			var id string
 			if err := scan(&id); err != nil {
 				return err

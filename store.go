@@ -127,6 +127,19 @@ type ProofReader interface {
 	ReadForProof(ctx context.Context, indexes []int64) (size int64, latest Checkpoint, found bool, hashes [][]byte, err error)
 }
 
+// DeferringTx is an optional power of a Tx, found by type assertion, for
+// backends where each statement is a round trip to a server.
+// AppendDeferred is Append whose statement may be sent later: with the
+// transaction's next statement, or with its commit, in one round trip. The
+// transaction's later reads see the entries as if Append had stored them.
+// Errors that Append reports at once may then come from the statement that
+// follows or from Update: in particular an entry whose EventID is in the log
+// already (kind Conflict), which fails the whole transaction. Callers that
+// must tell a duplicate event id apart look ids up first (EventIndexes).
+type DeferringTx interface {
+	AppendDeferred(ctx context.Context, entries []Entry) error
+}
+
 // TypeReader is an optional power of a ReadTx, found by type assertion:
 // Entries of one record type only, for types the store indexes (key
 // records: tlog reads the agents' keys with it in every append

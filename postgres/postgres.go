@@ -100,7 +100,7 @@ var (
 
 // queries are the store's statements, with the schema filled in.
 type queries struct {
-	size, entry, entries, ofType, leaves, hashes, insert, checkpoints, latest, putCheckpoint, meta, setMeta, forProof string
+	size, entry, entries, ofType, leaves, hashes, insert, insertAt, checkpoints, latest, putCheckpoint, meta, setMeta, forProof string
 }
 
 func newQueries(schema string) queries {
@@ -122,6 +122,14 @@ SELECT u.idx, u.data, u.hashes, u.type, NULLIF(u.event_id, ''), NULLIF(u.activit
 FROM unnest($2::bigint[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
 	AS u(idx, data, hashes, type, event_id, activity_id, agent_id, time)
 WHERE (SELECT COALESCE(MAX(idx) + 1, 0) FROM {s}.records) = $1::bigint`),
+		// insert without the check, for AppendDeferred, whose first index
+		// is the size read under the write lock: an index taken by a
+		// writer that bypassed the lock fails on the primary key, and
+		// aborts the transaction, rather than inserting nothing.
+		insertAt: f(`INSERT INTO {s}.records (idx, data, hashes, type, event_id, activity_id, agent_id, time)
+SELECT u.idx, u.data, u.hashes, u.type, NULLIF(u.event_id, ''), NULLIF(u.activity_id, ''), NULLIF(u.agent_id, ''), u.time
+FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+	AS u(idx, data, hashes, type, event_id, activity_id, agent_id, time)`),
 		checkpoints:   f("SELECT size, root, note, created FROM {s}.checkpoints ORDER BY size"),
 		latest:        f("SELECT size, root, note, created FROM {s}.checkpoints ORDER BY size DESC LIMIT 1"),
 		putCheckpoint: f("INSERT INTO {s}.checkpoints (size, root, note, created) VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING"),
@@ -332,7 +340,8 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) er
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE")
 	b.Queue("SELECT pg_advisory_xact_lock($1)", s.lock)
 	b.Queue(s.q.size)
-	t := &txn{s: s, c: c}
+	t := &txn{s: s}
+	t.c = &deferringConn{c: c, t: t}
 	br := c.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
@@ -348,10 +357,33 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, prov.Tx) er
 	if err != nil {
 		return s.wrap(ctx, "begin a write", err)
 	}
-	if err := fn(ctx, t); err != nil {
+	err = fn(ctx, t)
+	if t.flushErr != nil { // the deferred insert's error explains what followed
+		return t.appendError(ctx, t.flushErr)
+	}
+	if err != nil {
 		return err
 	}
-	tag, err := c.Exec(ctx, "COMMIT")
+	var tag pgconn.CommandTag
+	if t.pending != nil {
+		// The deferred insert and the COMMIT in one round trip. If the
+		// insert fails, PostgreSQL skips the COMMIT (the batch is one
+		// pipeline), and the deferred ROLLBACK ends the transaction.
+		b := &pgx.Batch{}
+		b.Queue(s.q.insertAt, t.pending...)
+		b.Queue("COMMIT")
+		br := c.SendBatch(ctx, b)
+		if _, ierr := br.Exec(); ierr != nil {
+			br.Close()
+			return t.appendError(ctx, ierr)
+		}
+		tag, err = br.Exec()
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	} else {
+		tag, err = c.Exec(ctx, "COMMIT")
+	}
 	done = true
 	if err != nil {
 		return s.wrap(ctx, "commit", err)
@@ -378,6 +410,12 @@ type querier interface {
 type txn struct {
 	s *Store
 	c querier
+
+	// pending are the arguments of insertAt for the entries of
+	// AppendDeferred, sent with the transaction's next statement or its
+	// COMMIT; flushErr is the error of sending them before a statement.
+	pending  []any
+	flushErr error
 
 	// size is the log's size when sizeKnown: read with the write lock and
 	// kept by Append (only Append adds records in a write transaction).
@@ -593,6 +631,90 @@ func (t *txn) appendEntries(ctx context.Context, entries []prov.Entry) error {
 		return t.notNext(ctx, first)
 	}
 	return nil
+}
+
+// AppendDeferred implements prov.DeferringTx: the INSERT of a small batch
+// is sent with the COMMIT, in one round trip, or before the transaction's
+// next statement if one comes first; its errors (an event id already in the
+// log: kind Conflict) are then returned by Update. Large batches, and
+// batches whose first index is not the size read under the write lock, take
+// Append's path.
+func (t *txn) AppendDeferred(ctx context.Context, entries []prov.Entry) error {
+	if len(entries) == 0 || len(entries) >= copyThreshold || !t.sizeKnown || t.pending != nil || entries[0].Index != t.size {
+		return t.Append(ctx, entries)
+	}
+	seen := make(map[string]bool, len(entries))
+	n := len(entries)
+	idx, data, hashes := make([]int64, n), make([][]byte, n), make([][]byte, n)
+	types, events, activities, agents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times := make([]time.Time, n)
+	for i, e := range entries {
+		if e.Index != t.size+int64(i) {
+			return prov.Errorf(prov.Conflict, "append: entry index %d does not follow %d: a batch's indexes must be consecutive", e.Index, t.size+int64(i)-1)
+		}
+		if e.EventID != "" {
+			if seen[e.EventID] {
+				return prov.Errorf(prov.Conflict, "append: event id %q is twice in the batch", e.EventID)
+			}
+			seen[e.EventID] = true
+		}
+		idx[i], data[i], hashes[i] = e.Index, e.Data, e.Hashes
+		types[i], events[i], activities[i], agents[i], times[i] = e.Type, e.EventID, e.ActivityID, e.AgentID, e.Time
+	}
+	t.pending = []any{idx, data, hashes, types, events, activities, agents, times}
+	t.size += int64(n)
+	return nil
+}
+
+// flush sends the deferred insert, if any, before another statement.
+func (t *txn) flush(ctx context.Context, c querier) {
+	if t.pending == nil || t.flushErr != nil {
+		return
+	}
+	args := t.pending
+	t.pending = nil
+	if _, err := c.Exec(ctx, t.s.q.insertAt, args...); err != nil {
+		t.flushErr = err
+		t.sizeKnown = false
+	}
+}
+
+// deferringConn is the connection of an Update: it sends the transaction's
+// deferred insert before any other statement, so that every statement sees
+// it. If that fails, the transaction is aborted and the statement fails;
+// Update reports the insert's error.
+type deferringConn struct {
+	c querier
+	t *txn
+}
+
+func (d *deferringConn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	d.t.flush(ctx, d.c)
+	return d.c.Exec(ctx, sql, args...)
+}
+
+func (d *deferringConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	d.t.flush(ctx, d.c)
+	return d.c.Query(ctx, sql, args...)
+}
+
+func (d *deferringConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	d.t.flush(ctx, d.c)
+	return d.c.QueryRow(ctx, sql, args...)
+}
+
+// SendBatch is pgx's, for callers that pipeline statements of their own
+// (the lineage index).
+func (d *deferringConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	d.t.flush(ctx, d.c)
+	return d.c.(interface {
+		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+	}).SendBatch(ctx, b)
+}
+
+func (d *deferringConn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	d.t.flush(ctx, d.c)
+	return d.c.CopyFrom(ctx, table, columns, src)
 }
 
 func (t *txn) appendCopy(ctx context.Context, entries []prov.Entry) error {

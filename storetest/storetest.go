@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,6 +302,71 @@ func testStore(t *testing.T, h Harness) {
 			checkEntries(t, s, want)
 			checkNothingElse(t, s)
 		}
+	})
+
+	t.Run("DeferredAppend", func(t *testing.T) {
+		t.Parallel()
+		ctx, s := t.Context(), h.Open(t)
+		deferring := false
+		update(t, s, func(ctx context.Context, tx prov.Tx) error {
+			_, deferring = tx.(prov.DeferringTx)
+			return nil
+		})
+		if !deferring {
+			t.Skip("the store's transactions have no AppendDeferred")
+		}
+		want := entries(0, 3)
+		update(t, s, func(ctx context.Context, tx prov.Tx) error { return tx.Append(ctx, want) })
+		// Deferred entries are seen by the transaction's later statements,
+		// and kept at commit.
+		more := entries(3, 2)
+		update(t, s, func(ctx context.Context, tx prov.Tx) error {
+			if err := tx.(prov.DeferringTx).AppendDeferred(ctx, slices.Clone(more)); err != nil {
+				return err
+			}
+			if n, err := tx.Size(ctx); err != nil || n != 5 {
+				t.Errorf("Size after AppendDeferred = %d, %v; want 5, nil", n, err)
+			}
+			e, err := tx.Entry(ctx, 4)
+			if err != nil || !bytes.Equal(e.Data, more[1].Data) {
+				t.Errorf("Entry(4) after AppendDeferred = %q, %v; want the deferred record", e.Data, err)
+			}
+			return tx.(prov.DeferringTx).AppendDeferred(ctx, entries(5, 1))
+		})
+		want = append(append(want, more...), entries(5, 1)...)
+		checkEntries(t, s, want)
+		// A deferred entry whose event id is in the log fails the whole
+		// transaction with kind Conflict, at the latest when it commits.
+		for _, later := range []bool{false, true} {
+			err := s.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
+				if err := tx.SetMeta(ctx, "k", "v"); err != nil {
+					return err
+				}
+				if err := tx.(prov.DeferringTx).AppendDeferred(ctx, withEventIDs(entries(6, 2), want[1].EventID)); err != nil {
+					return err
+				}
+				if later { // a statement after it, before the commit
+					if _, err := tx.Meta(ctx, "k"); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if !prov.IsKind(err, prov.Conflict) || !strings.Contains(err.Error(), want[1].EventID) {
+				t.Errorf("deferred duplicate (statement after it: %v): Update returned %v (kind %q), want kind %q naming %q", later, err, prov.KindOf(err), prov.Conflict, want[1].EventID)
+			}
+			checkEntries(t, s, want)
+			checkNothingElse(t, s)
+		}
+		// An index that does not continue the log is refused at once, as
+		// by Append, and the transaction stays usable.
+		update(t, s, func(ctx context.Context, tx prov.Tx) error {
+			if err := tx.(prov.DeferringTx).AppendDeferred(ctx, entries(7, 1)); !prov.IsKind(err, prov.Conflict) {
+				t.Errorf("AppendDeferred with a gap: got error %v (kind %q), want kind %q", err, prov.KindOf(err), prov.Conflict)
+			}
+			return tx.(prov.DeferringTx).AppendDeferred(ctx, entries(6, 1))
+		})
+		checkEntries(t, s, append(want, entries(6, 1)...))
 	})
 
 	t.Run("FailedUpdateKeepsNothing", func(t *testing.T) {
@@ -621,6 +687,44 @@ func testLog(t *testing.T, h Harness) {
 		}
 		if next != int64(len(f.records)) {
 			t.Fatalf("read %d records back, want %d", next, len(f.records))
+		}
+	})
+
+	t.Run("IdempotentAppendReturnsOriginalIndexes", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		f := newLog(t, h)
+		f.append(t, 3) // ev-0 … ev-2
+		got, err := f.log.AppendIdempotent(ctx, [][]byte{record(3), record(1), record(3), record(4)})
+		if err != nil {
+			t.Fatalf("AppendIdempotent: %v", err)
+		}
+		want := []tlog.Appended{{Index: 3}, {Index: 1, Duplicate: true}, {Index: 3, Duplicate: true}, {Index: 4}}
+		if !slices.Equal(got, want) {
+			t.Errorf("AppendIdempotent = %+v, want %+v", got, want)
+		}
+		// Through a Batcher too, with a request of new records beside it.
+		b := f.log.NewBatcher(0)
+		defer b.Close()
+		got, err = b.Append(ctx, [][]byte{record(2)})
+		if err != nil || !slices.Equal(got, []tlog.Appended{{Index: 2, Duplicate: true}}) {
+			t.Errorf("Batcher.Append of a logged record = %+v, %v; want index 2, duplicate", got, err)
+		}
+		got, err = b.Append(ctx, [][]byte{record(5)})
+		if err != nil || !slices.Equal(got, []tlog.Appended{{Index: 5}}) {
+			t.Errorf("Batcher.Append of a new record = %+v, %v; want index 5", got, err)
+		}
+		// An id in the log with other bytes: refused, nothing appended.
+		_, err = f.log.AppendIdempotent(ctx, [][]byte{record(6), edit(record(0))})
+		var re *tlog.RecordError
+		if !prov.IsKind(err, prov.Conflict) || !errors.As(err, &re) || re.N != 1 {
+			t.Errorf("AppendIdempotent of an id in the log with other bytes: got %v (kind %q), want a record error of kind %q at 1", err, prov.KindOf(err), prov.Conflict)
+		}
+		if n, err := f.log.Size(ctx); err != nil || n != 6 {
+			t.Errorf("Size = %d, %v; want 6", n, err)
+		}
+		if _, err := f.log.Verify(ctx, tlog.VerifyOptions{}); err != nil {
+			t.Errorf("Verify: %v", err)
 		}
 	})
 

@@ -42,7 +42,9 @@ type GroupStats struct {
 	// statement (BEGIN, the write lock); Work the statements (event-id
 	// lookup, tree hashes, inserts); Commit from the last statement to
 	// Update's return (the durable commit, and what the store does after
-	// it, such as SQLite's WAL checkpoint).
+	// it, such as SQLite's WAL checkpoint). On a store that defers
+	// appends (PostgreSQL), the insert goes with the commit, so Commit
+	// holds it and Work only what Go does.
 	Begin, Work, Commit time.Duration
 	// Retried: the group failed and its requests were appended one by one
 	// (the times are then the group's attempt's).
@@ -183,15 +185,17 @@ func (b *Batcher) commit(group []*batchReq) {
 	if len(group) == 1 {
 		ctx = context.WithoutCancel(group[0].ctx)
 	}
-	var appended []prov.Entry
-	err := b.l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) (err error) {
-		if b.observe != nil {
-			t1 = time.Now()
-			defer func() { t2 = time.Now() }()
+	var observe func(bool)
+	if b.observe != nil {
+		observe = func(start bool) {
+			if start {
+				t1 = time.Now()
+			} else {
+				t2 = time.Now()
+			}
 		}
-		appended, err = b.l.appendIdempotentTx(ctx, tx, all, out)
-		return err
-	})
+	}
+	appended, err := b.l.updateIdempotent(ctx, all, out, observe)
 	if b.observe != nil {
 		t3 := time.Now()
 		if !t1.IsZero() {

@@ -31,16 +31,48 @@ func (l *Log) AppendIdempotent(ctx context.Context, records [][]byte) ([]Appende
 // AppendEntriesIdempotent is AppendIdempotent for prepared entries.
 func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry) ([]Appended, error) {
 	out := make([]Appended, len(entries))
-	var appended []prov.Entry
-	err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) (err error) {
-		appended, err = l.appendIdempotentTx(ctx, tx, entries, out)
-		return err
-	})
+	appended, err := l.updateIdempotent(ctx, entries, out, nil)
 	if err != nil {
 		return nil, err
 	}
 	l.committed(appended)
 	return out, nil
+}
+
+// updateIdempotent appends entries in one transaction of the store as
+// AppendEntriesIdempotent does, filling out, and returns the entries
+// appended. observe, if not nil, is called as the transaction's work starts
+// (true) and ends (false).
+//
+// On a store that defers appends (prov.DeferringTx: PostgreSQL) it first
+// tries optimistically: no event-id lookup, and the insert sent with the
+// commit, which saves two round trips of the three that follow BEGIN. An
+// event id already in the log then fails the transaction with kind
+// Conflict, and the append is tried again as usual, looking the ids up, so
+// that duplicates get their original index and conflicts their precise
+// error. Retries of acknowledged requests are rare; every append pays the
+// round trips.
+func (l *Log) updateIdempotent(ctx context.Context, entries []prov.Entry, out []Appended, observe func(start bool)) ([]prov.Entry, error) {
+	optimistic := true
+	for {
+		var appended []prov.Entry
+		tried := false
+		err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) (err error) {
+			if observe != nil {
+				observe(true)
+				defer observe(false)
+			}
+			_, defers := tx.(prov.DeferringTx)
+			tried = optimistic && defers
+			appended, err = l.appendIdempotentTx(ctx, tx, entries, out, tried)
+			return err
+		})
+		if err != nil && tried && prov.IsKind(err, prov.Conflict) {
+			optimistic = false
+			continue
+		}
+		return appended, err
+	}
 }
 
 // AppendChunksIdempotent is AppendEntriesIdempotent for entries that come
@@ -81,8 +113,12 @@ func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.En
 // appendIdempotentTx is AppendEntriesIdempotent inside tx; out has an
 // element for each entry. It returns the entries it appended (not the
 // duplicates), with their Index and Hashes.
-func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, out []Appended) ([]prov.Entry, error) {
-	b := &idempotentBatch{out: out[:0], inBatch: map[string]int{}}
+//
+// optimistic (only for a prov.DeferringTx) skips the lookup of event ids in
+// the log and defers the append: a duplicate then fails the transaction
+// with kind Conflict (see updateIdempotent).
+func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, out []Appended, optimistic bool) ([]prov.Entry, error) {
+	b := &idempotentBatch{out: out[:0], inBatch: map[string]int{}, optimistic: optimistic}
 	if err := l.appendIdempotentChunk(ctx, tx, b, entries); err != nil {
 		return nil, err
 	}
@@ -96,6 +132,9 @@ type idempotentBatch struct {
 	data    [][]byte       // every entry's record so far, for duplicates across chunks
 	out     []Appended     // every entry's result so far (duplicates of the batch: -1 - position)
 	inBatch map[string]int // event id → position of its first entry
+	// optimistic: ids are not looked up in the log, and the append is
+	// deferred (appendIdempotentTx)
+	optimistic bool
 
 	appended []prov.Entry // the entries appended, with their Index and Hashes, in order
 }
@@ -115,9 +154,12 @@ func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempote
 			ids = append(ids, e.EventID)
 		}
 	}
-	held, err := tx.EventIndexes(ctx, ids)
-	if err != nil {
-		return err
+	held := map[string]int64{}
+	if !b.optimistic {
+		var err error
+		if held, err = tx.EventIndexes(ctx, ids); err != nil {
+			return err
+		}
 	}
 	var fresh []prov.Entry
 	var pos []int
@@ -149,7 +191,7 @@ func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempote
 		fresh, pos = append(fresh, e), append(pos, i)
 	}
 	if len(fresh) > 0 {
-		first, err := l.AppendTx(ctx, tx, fresh)
+		first, err := l.appendTx(ctx, tx, fresh, b.optimistic)
 		if re, ok := err.(*RecordError); ok {
 			return &RecordError{N: pos[re.N], Err: re.Err} // its position in the caller's entries
 		}

@@ -324,6 +324,12 @@ func (l *Log) committed(entries []prov.Entry) {
 // agents whose policy requires signatures must sign, key records must apply.
 // A refused entry is reported as a *RecordError.
 func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (first int64, err error) {
+	return l.appendTx(ctx, tx, entries, false)
+}
+
+// appendTx is AppendTx; with deferred, through tx's AppendDeferred (tx must
+// be a prov.DeferringTx).
+func (l *Log) appendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, deferred bool) (first int64, err error) {
 	if len(entries) == 0 {
 		return 0, prov.Errorf(prov.Invalid, "nothing to append")
 	}
@@ -341,7 +347,12 @@ func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (f
 	if err := th.hash(entries, nil); err != nil {
 		return 0, err
 	}
-	if err := tx.Append(ctx, entries); err != nil {
+	if deferred {
+		err = tx.(prov.DeferringTx).AppendDeferred(ctx, entries)
+	} else {
+		err = tx.Append(ctx, entries)
+	}
+	if err != nil {
 		return 0, err
 	}
 	for _, ix := range l.indexers {

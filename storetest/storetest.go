@@ -728,6 +728,65 @@ func testLog(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("BatcherStoresCheckpointWithAppends", func(t *testing.T) {
+		t.Parallel()
+		ctx := t.Context()
+		f := newLog(t, h)
+		f.append(t, 5)
+		b := f.log.NewBatcher(0)
+		defer b.Close()
+		// With appends coming, the checkpoint goes in their transaction:
+		// Checkpoint returns long before it would store it alone.
+		type result struct {
+			c       prov.Checkpoint
+			created bool
+			err     error
+		}
+		res := make(chan result, 1)
+		go func() {
+			c, created, err := b.Checkpoint(ctx, time.Hour)
+			res <- result{c, created, err}
+		}()
+		var r result
+		for i := 5; ; i++ {
+			if _, err := b.Append(ctx, [][]byte{record(i)}); err != nil {
+				t.Fatalf("Batcher.Append: %v", err)
+			}
+			select {
+			case r = <-res:
+			case <-time.After(10 * time.Millisecond):
+				if i < 500 {
+					continue
+				}
+				t.Fatal("Batcher.Checkpoint did not return while appends were committed")
+			}
+			break
+		}
+		if r.err != nil || !r.created || r.c.Size < 5 {
+			t.Fatalf("Batcher.Checkpoint = size %d, created %v, %v; want a new checkpoint of at least 5 records", r.c.Size, r.created, r.err)
+		}
+		if _, _, err := f.log.OpenCheckpoint(r.c.Note); err != nil {
+			t.Errorf("the checkpoint does not open: %v", err)
+		}
+		stored := f.checkpoint(t, r.c.Size)
+		if !bytes.Equal(stored.Note, r.c.Note) {
+			t.Errorf("stored checkpoint of size %d is %q, want %q", r.c.Size, stored.Note, r.c.Note)
+		}
+		// Idle: stored on its own after the wait.
+		c, created, err := b.Checkpoint(ctx, time.Millisecond)
+		if err != nil || !created {
+			t.Fatalf("Batcher.Checkpoint of an idle log: created %v, %v; want a new checkpoint", created, err)
+		}
+		size, _ := f.log.Size(ctx)
+		if latest, err := f.log.LatestCheckpoint(ctx); err != nil || latest.Size != size || !bytes.Equal(latest.Note, c.Note) {
+			t.Errorf("latest checkpoint = size %d, %v; want the one of size %d just made", latest.Size, err, size)
+		}
+		// Nothing new: the latest is returned, nothing signed.
+		if c2, created, err := b.Checkpoint(ctx, time.Millisecond); err != nil || created || !bytes.Equal(c2.Note, c.Note) {
+			t.Errorf("Batcher.Checkpoint of an unchanged log: created %v, %v; want the latest, not created", created, err)
+		}
+	})
+
 	t.Run("CheckpointSignedOncePerSize", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -28,7 +29,19 @@ type Batcher struct {
 	closed bool
 
 	observe func(GroupStats)
+
+	ckmu sync.Mutex
+	ckpt *checkpointReq // a signed checkpoint for the next group to store
 }
+
+// checkpointReq is a checkpoint waiting for a group's transaction.
+type checkpointReq struct {
+	c    prov.Checkpoint
+	done chan error // the group's outcome, once taken
+}
+
+// errNoGroup: no group took the checkpoint in time.
+var errNoGroup = errors.New("no append came")
 
 // GroupStats describe one transaction of a Batcher, for metrics and
 // benchmarks: where a request's time went between being queued and
@@ -115,6 +128,66 @@ func (b *Batcher) AppendEntries(ctx context.Context, entries []prov.Entry) ([]Ap
 // first Append.
 func (b *Batcher) Observe(fn func(GroupStats)) { b.observe = fn }
 
+// Checkpoint is Log.Checkpoint for a log that b writes: it signs a
+// checkpoint from a read snapshot, outside the write lock, and has the
+// writer store it in the transaction of its next group of appends, so that
+// a busy log pays no durable commit, and its appends no wait, for its
+// checkpoints. If no group takes the checkpoint within wait (an idle log),
+// or the group fails, it is stored in a transaction of its own. It returns
+// once the checkpoint is stored. Calls must not overlap.
+func (b *Batcher) Checkpoint(ctx context.Context, wait time.Duration) (c prov.Checkpoint, created bool, err error) {
+	err = b.l.store.View(ctx, func(ctx context.Context, tx prov.ReadTx) error {
+		c, created, err = b.l.signCheckpoint(ctx, tx, true)
+		return err
+	})
+	if err != nil || !created {
+		return c, false, err
+	}
+	r := &checkpointReq{c: c, done: make(chan error, 1)}
+	b.ckmu.Lock()
+	b.ckpt = r
+	b.ckmu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	answered := false
+	select {
+	case err = <-r.done:
+		answered = true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if !answered { // take it back, unless a group took it meanwhile
+		b.ckmu.Lock()
+		mine := b.ckpt == r
+		if mine {
+			b.ckpt = nil
+		}
+		b.ckmu.Unlock()
+		if mine {
+			err = errNoGroup
+		} else {
+			err = <-r.done
+		}
+	}
+	if err == nil {
+		return c, true, nil
+	}
+	if ctx.Err() != nil {
+		return c, false, ctx.Err()
+	}
+	err = b.l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error { return tx.PutCheckpoint(ctx, c) })
+	return c, true, err
+}
+
+// takeCheckpoint returns the checkpoint waiting for a group, if any.
+func (b *Batcher) takeCheckpoint() *checkpointReq {
+	b.ckmu.Lock()
+	defer b.ckmu.Unlock()
+	r := b.ckpt
+	b.ckpt = nil
+	return r
+}
+
 // Close appends what is queued and stops the writer.
 func (b *Batcher) Close() {
 	b.mu.Lock()
@@ -195,7 +268,15 @@ func (b *Batcher) commit(group []*batchReq) {
 			}
 		}
 	}
-	appended, err := b.l.updateIdempotent(ctx, all, out, observe)
+	ck := b.takeCheckpoint()
+	var before func(context.Context, prov.Tx) error
+	if ck != nil {
+		before = func(ctx context.Context, tx prov.Tx) error { return tx.PutCheckpoint(ctx, ck.c) }
+	}
+	appended, err := b.l.updateIdempotent(ctx, all, out, before, observe)
+	if ck != nil {
+		ck.done <- err
+	}
 	if b.observe != nil {
 		t3 := time.Now()
 		if !t1.IsZero() {

@@ -31,7 +31,7 @@ func (l *Log) AppendIdempotent(ctx context.Context, records [][]byte) ([]Appende
 // AppendEntriesIdempotent is AppendIdempotent for prepared entries.
 func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry) ([]Appended, error) {
 	out := make([]Appended, len(entries))
-	appended, err := l.updateIdempotent(ctx, entries, out, nil)
+	appended, err := l.updateIdempotent(ctx, entries, out, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,9 @@ func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry)
 
 // updateIdempotent appends entries in one transaction of the store as
 // AppendEntriesIdempotent does, filling out, and returns the entries
-// appended. observe, if not nil, is called as the transaction's work starts
-// (true) and ends (false).
+// appended. before, if not nil, writes in the same transaction, first;
+// observe, if not nil, is called as the transaction's work starts (true)
+// and ends (false).
 //
 // On a store that defers appends (prov.DeferringTx: PostgreSQL) it first
 // tries optimistically: no event-id lookup, and the insert sent with the
@@ -52,7 +53,7 @@ func (l *Log) AppendEntriesIdempotent(ctx context.Context, entries []prov.Entry)
 // that duplicates get their original index and conflicts their precise
 // error. Retries of acknowledged requests are rare; every append pays the
 // round trips.
-func (l *Log) updateIdempotent(ctx context.Context, entries []prov.Entry, out []Appended, observe func(start bool)) ([]prov.Entry, error) {
+func (l *Log) updateIdempotent(ctx context.Context, entries []prov.Entry, out []Appended, before func(context.Context, prov.Tx) error, observe func(start bool)) ([]prov.Entry, error) {
 	optimistic := true
 	for {
 		var appended []prov.Entry
@@ -61,6 +62,11 @@ func (l *Log) updateIdempotent(ctx context.Context, entries []prov.Entry, out []
 			if observe != nil {
 				observe(true)
 				defer observe(false)
+			}
+			if before != nil {
+				if err := before(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, defers := tx.(prov.DeferringTx)
 			tried = optimistic && defers

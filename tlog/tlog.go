@@ -649,6 +649,17 @@ func (l *Log) CanSign() bool { return l.signer != nil }
 
 // CheckpointTx is Checkpoint inside tx, a transaction of the log's store.
 func (l *Log) CheckpointTx(ctx context.Context, tx prov.Tx) (c prov.Checkpoint, created bool, err error) {
+	c, created, err = l.signCheckpoint(ctx, tx, false)
+	if err != nil || !created {
+		return c, false, err
+	}
+	return c, true, tx.PutCheckpoint(ctx, c)
+}
+
+// signCheckpoint returns the latest stored checkpoint if it is of the size
+// that tx sees, and otherwise signs a new one (created), which it does not
+// store. fill: tx is a read transaction, whose hashes may be cached.
+func (l *Log) signCheckpoint(ctx context.Context, tx prov.ReadTx, fill bool) (c prov.Checkpoint, created bool, err error) {
 	if l.signer == nil {
 		return c, false, errNoSigner
 	}
@@ -663,7 +674,7 @@ func (l *Log) CheckpointTx(ctx context.Context, tx prov.Tx) (c prov.Checkpoint, 
 	if err != nil && !prov.IsKind(err, prov.NotFound) {
 		return c, false, err
 	}
-	root, err := sumdb.TreeHash(size, l.newHashReader(ctx, tx, size, false))
+	root, err := sumdb.TreeHash(size, l.newHashReader(ctx, tx, size, fill))
 	if err != nil {
 		return c, false, err
 	}
@@ -671,8 +682,7 @@ func (l *Log) CheckpointTx(ctx context.Context, tx prov.Tx) (c prov.Checkpoint, 
 	if err != nil {
 		return c, false, fmt.Errorf("sign checkpoint: %w", err)
 	}
-	c = prov.Checkpoint{Size: size, Root: root, Note: signed, Created: l.now().UTC()}
-	return c, true, tx.PutCheckpoint(ctx, c)
+	return prov.Checkpoint{Size: size, Root: root, Note: signed, Created: l.now().UTC()}, true, nil
 }
 
 // LatestCheckpoint returns the stored checkpoint of the greatest size, or an

@@ -58,6 +58,8 @@ func main() {
 	phases := flag.Bool("phases", false, "print where the single-record requests' time went inside the group commit (queue wait, begin, statements, commit), and Go's GC pauses")
 	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	group := flag.Int("group-commit", 10000, "the server's group commit (prov serve --group-commit); 0: a transaction per request")
+	checkpointEvery := flag.Duration("checkpoint-every", time.Second, "sign a checkpoint this often if the log grew, as prov serve does (0: never)")
+	checkpointAlone := flag.Bool("checkpoint-alone", false, "store each checkpoint in a transaction of its own (Log.Checkpoint) rather than with the next group of appends (Batcher.Checkpoint, as prov serve does)")
 	flag.Parse()
 	if *db == "" {
 		log.Fatal("-db is required")
@@ -92,6 +94,29 @@ func main() {
 			})
 		}
 		defer batcher.Close()
+	}
+	if *checkpointEvery > 0 { // as prov serve's checkpoint loop
+		bg, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for bg.Err() == nil {
+				var err error
+				if batcher != nil && !*checkpointAlone {
+					_, _, err = batcher.Checkpoint(bg, *checkpointEvery)
+				} else {
+					_, _, err = l.Checkpoint(bg)
+				}
+				if err != nil && bg.Err() == nil {
+					log.Fatalf("checkpoint: %v", err)
+				}
+				select {
+				case <-bg.Done():
+				case <-time.After(*checkpointEvery):
+				}
+			}
+		}()
+		defer func() { stop(); <-done }()
 	}
 	api := httpapi.New(httpapi.Config{Log: l, Batcher: batcher, Tokens: toks, MaxRecords: 100000, MaxBodyBytes: 256 << 20})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -138,7 +138,13 @@ back its batch.`,
 			go func() {
 				defer func() { done <- struct{}{} }()
 				for bg.Err() == nil {
-					if _, created, err := l.Checkpoint(bg); err != nil && bg.Err() == nil {
+					checkpoint := l.Checkpoint
+					if batcher != nil { // stored with the appends, not beside them
+						checkpoint = func(ctx context.Context) (prov.Checkpoint, bool, error) {
+							return batcher.Checkpoint(ctx, checkpointEvery)
+						}
+					}
+					if _, created, err := checkpoint(bg); err != nil && bg.Err() == nil {
 						logger.Error("checkpoint", "err", err)
 					} else if created {
 						logger.Debug("checkpoint signed")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prov-dev/prov"
+	"github.com/prov-dev/prov/postgres"
 )
 
 func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error {
@@ -24,6 +25,9 @@ func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts 
 	if err != nil {
 		return wrapPG("sequence: index changes", err)
 	}
+	if err := pq.writers(ctx, q, rows); err != nil {
+		return err
+	}
 	if len(acts) == 0 {
 		return nil
 	}
@@ -41,6 +45,39 @@ func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts 
 			first = LEAST(a.first, excluded.first), last = GREATEST(a.last, excluded.last), changes = a.changes + excluded.changes`,
 		ids, parents, first, last, counts)
 	return wrapPG("sequence: index activities", err)
+}
+
+// writers keeps column_writers: see columnWriters.
+func (pq *pgQueue) writers(ctx context.Context, q postgres.Querier, rows []indexRow) error {
+	resets, puts := columnWriters(rows)
+	if len(resets) > 0 {
+		relids, pks := make([]uint32, len(resets)), make([]string, len(resets))
+		for i, k := range resets {
+			relids[i], pks[i] = uint32(k.relid), k.pk
+		}
+		_, err := q.Exec(ctx, `DELETE FROM `+pq.p.schema+`.column_writers w USING unnest($1::oid[], $2::text[]) AS k(relid, pk)
+			WHERE w.relid = k.relid AND w.pk = k.pk`, relids, pks)
+		if err != nil {
+			return wrapPG("sequence: index column writers", err)
+		}
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	n := len(puts)
+	relids, pks, cols, idxs := make([]uint32, n), make([]string, n), make([]string, n), make([]int64, n)
+	ops, acts, agents, ats := make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
+	for i, c := range puts {
+		r := c.w
+		relids[i], pks[i], cols[i], idxs[i] = uint32(r.relid), r.pk, c.col, r.idx
+		ops[i], acts[i], agents[i], ats[i] = r.op, nullString(r.activity), nullString(r.agent), r.at
+	}
+	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.column_writers AS w (relid, pk, col, idx, op, activity, agent, at)
+		SELECT r, p, c, i, o::"char", a, g, t FROM unnest($1::oid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) AS u(r, p, c, i, o, a, g, t)
+		ON CONFLICT (relid, pk, col) DO UPDATE SET idx = excluded.idx, op = excluded.op,
+			activity = excluded.activity, agent = excluded.agent, at = excluded.at`,
+		relids, pks, cols, idxs, ops, acts, agents, ats)
+	return wrapPG("sequence: index column writers", err)
 }
 
 // nullString is s, or nil (SQL NULL) for "".

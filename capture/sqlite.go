@@ -923,6 +923,39 @@ func wrapSQLite(op string, err error) error {
 	return &prov.Error{Kind: prov.Internal, Message: fmt.Sprintf("%s: %v", op, err), Err: err}
 }
 
+// writers keeps prov_column_writers: see columnWriters.
+func (sq *sqliteQueue) writers(ctx context.Context, q *sql.Tx, rows []indexRow) error {
+	resets, puts := columnWriters(rows)
+	if len(resets) > 0 {
+		del, err := q.PrepareContext(ctx, `DELETE FROM prov_column_writers WHERE relid = ? AND pk = ?`)
+		if err != nil {
+			return wrapSQLite("sequence: index column writers", err)
+		}
+		defer del.Close()
+		for _, k := range resets {
+			if _, err := del.ExecContext(ctx, k.relid, k.pk); err != nil {
+				return wrapSQLite("sequence: index column writers", err)
+			}
+		}
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	put, err := q.PrepareContext(ctx, `INSERT INTO prov_column_writers (relid, pk, col, idx, op, activity, agent, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (relid, pk, col) DO UPDATE SET idx = excluded.idx, op = excluded.op, activity = excluded.activity, agent = excluded.agent, at = excluded.at`)
+	if err != nil {
+		return wrapSQLite("sequence: index column writers", err)
+	}
+	defer put.Close()
+	for _, c := range puts {
+		r := c.w
+		if _, err := put.ExecContext(ctx, r.relid, r.pk, c.col, r.idx, r.op, nullString(r.activity), nullString(r.agent), r.at.UnixMicro()); err != nil {
+			return wrapSQLite("sequence: index column writers", err)
+		}
+	}
+	return nil
+}
+
 func (sq *sqliteQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error {
 	q := sqlTxOf(tx)
 	stmt, err := q.PrepareContext(ctx, `INSERT INTO prov_row_changes (relid, pk, idx, op, activity, agent, at, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -934,6 +967,9 @@ func (sq *sqliteQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, a
 		if _, err := stmt.ExecContext(ctx, r.relid, r.pk, r.idx, r.op, nullString(r.activity), nullString(r.agent), r.at.UnixMicro(), columnsField(r.columns)); err != nil {
 			return wrapSQLite("sequence: index changes", err)
 		}
+	}
+	if err := sq.writers(ctx, q, rows); err != nil {
+		return err
 	}
 	for id, s := range acts {
 		_, err := q.ExecContext(ctx, `INSERT INTO prov_change_activities AS a (id, parent, first, last, changes) VALUES (?, ?, ?, ?, ?)

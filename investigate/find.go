@@ -216,20 +216,45 @@ func (s *snapshot) release(ctx context.Context, r string) (map[string]bool, erro
 		frontier = append(frontier, "release:"+r) // a parent named in attributions only
 	}
 	// Children named by attributions: parents of unrecorded activities.
+	// Only the activities that are parents have children to look for: a
+	// release's requests may be many, and are rarely parents themselves.
+	parents, err := s.parents(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for len(frontier) > 0 {
-		next := frontier
+		var next []string
+		for _, id := range frontier {
+			if parents[id] {
+				next = append(next, id)
+			}
+		}
 		frontier = nil
-		// The children and their spans in one query: a release's
-		// requests may be many.
+		if len(next) == 0 {
+			break
+		}
 		a := &args{d: s.d}
-		ids, err := s.scanSpanIDs(ctx, "SELECT "+s.d.spanColumns()+" FROM "+s.d.changeActivities()+" WHERE "+a.in("parent", next), a.vals...)
+		ids, err := s.scanIDs(ctx, "SELECT id FROM "+s.d.changeActivities()+" WHERE "+a.in("parent", next), a.vals...)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {
-			act, err := s.activity(ctx, id)
-			if err != nil {
-				return nil, err
+			act, known := s.acts[id]
+			if !known && !s.narrow {
+				// Neither recorded nor named by a pending change (the
+				// wide snapshot holds all of those): its release is its
+				// parent's, one of the release's, unless it is a release
+				// itself — what releaseOf says, without reading its span.
+				if rel, ok := strings.CutPrefix(id, "release:"); (!ok || rel == r) && !set[id] {
+					set[id] = true
+					frontier = append(frontier, id)
+				}
+				continue
+			}
+			if !known {
+				if act, err = s.activity(ctx, id); err != nil {
+					return nil, err
+				}
 			}
 			if err := consider(act); err != nil {
 				return nil, err
@@ -250,6 +275,37 @@ func (s *snapshot) release(ctx context.Context, r string) (map[string]bool, erro
 		return nil, prov.Errorf(prov.NotFound, "no activity belongs to release %s%s", r, didYouMean(r, known))
 	}
 	return set, nil
+}
+
+// parents returns the activities that change_activities names as parents.
+func (s *snapshot) parents(ctx context.Context) (map[string]bool, error) {
+	ids, err := s.scanIDs(ctx, "SELECT DISTINCT parent FROM "+s.d.changeActivities()+" WHERE parent IS NOT NULL")
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set, nil
+}
+
+// scanIDs returns the one text column of a query's rows.
+func (s *snapshot) scanIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.q.query(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("read activities", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap("read activities", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, wrap("read activities", rows.Err())
 }
 
 // kind returns the activities of kind k: recorded with that kind, or with
@@ -302,6 +358,9 @@ func ids(set map[string]bool) []string {
 // sql writes the query of p over the index of changes, for the rows that
 // have no pending change. count: the number of rows only.
 func (p *plan) sql(d dialect, count bool) (string, []any) {
+	if p.f.Current && p.f.Column != "" {
+		return p.writersSQL(d, count)
+	}
 	a := &args{d: d}
 	rc := d.rowChanges()
 	rel := a.relid(p.table.Relid)
@@ -377,6 +436,37 @@ func (p *plan) sql(d dialect, count bool) (string, []any) {
 		return "SELECT count(*) FROM (" + q + ") c", a.vals
 	}
 	return q + "\nORDER BY x.idx", a.vals
+}
+
+// writersSQL is sql for --current --column: the rows whose current value
+// of the column a matching change wrote are those whose entry in
+// column_writers (the last change that wrote it, the row not deleted since)
+// matches. The exclusions (--not-…) select nothing more: an excluding change
+// after the match that wrote the column or deleted the row would be the
+// entry instead.
+func (p *plan) writersSQL(d dialect, count bool) (string, []any) {
+	a := &args{d: d}
+	m := []string{"x.relid = " + a.relid(p.table.Relid), "x.col = " + a.add(p.f.Column)}
+	if p.match != nil {
+		m = append(m, a.in("x.activity", ids(p.match)))
+	}
+	if p.f.Agent != "" {
+		m = append(m, "x.agent = "+a.add(p.f.Agent))
+	}
+	if !p.f.Since.IsZero() {
+		m = append(m, "x.at >= "+a.time(p.f.Since))
+	}
+	if !p.f.Until.IsZero() {
+		m = append(m, "x.at < "+a.time(p.f.Until))
+	}
+	if len(p.pkeys) > 0 {
+		m = append(m, "NOT "+a.in("x.pk", p.pkeys))
+	}
+	from := " FROM " + d.columnWriters() + " x WHERE " + strings.Join(m, "\n  AND ")
+	if count {
+		return "SELECT count(*)" + from, a.vals
+	}
+	return "SELECT x.pk, x.idx, " + d.text("x.op") + ", x.activity, x.agent, " + d.micros("x.at") + from + "\nORDER BY x.idx", a.vals
 }
 
 // decide selects a row from its changes, oldest first, as the SQL of p

@@ -63,6 +63,7 @@ type dialect struct {
 
 func (d dialect) rowChanges() string       { return d.schema + "row_changes" }
 func (d dialect) changeActivities() string { return d.schema + "change_activities" }
+func (d dialect) columnWriters() string    { return d.schema + "column_writers" }
 func (d dialect) records() string {
 	if d.pg {
 		return d.schema + "records"

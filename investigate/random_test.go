@@ -160,6 +160,7 @@ func runOracle(t *testing.T, e *env, seed uint64) {
 	e.sequence(t)
 	o.sequenced = o.seq
 	o.check(30)
+	checkBackfill(t, e)
 }
 
 // universe defines the activities and appends the records of some.

@@ -142,6 +142,9 @@ func measure(ctx context.Context, b *bench, o options) error {
 	if o.only == "explain" {
 		return explain(ctx, b, iv, poisoned)
 	}
+	if o.only == "count" {
+		return measureCount(ctx, iv, o, poisoned, want)
+	}
 	if o.only == "" || o.only == "find" {
 		if err := measureFind(ctx, b, iv, o, nq, poisoned, want); err != nil {
 			return err
@@ -252,6 +255,25 @@ func measureFind(ctx context.Context, b *bench, iv *investigate.Investigator, o 
 		}
 		fmt.Printf("find --count %-60s %8d rows  %s\n", describe(f), n, ms(s.median()))
 	}
+	return nil
+}
+
+// measureCount times Prov's find --count of the poisoned set alone, for
+// profiles of it (-cpuprofile) without the baseline's share.
+func measureCount(ctx context.Context, iv *investigate.Investigator, o options, poisoned investigate.Filter, want int64) error {
+	var s series
+	for i := 0; i < o.runs; i++ {
+		t0 := time.Now()
+		n, err := iv.Count(ctx, poisoned)
+		if err != nil {
+			return fmt.Errorf("count: %w", err)
+		}
+		s = append(s, time.Since(t0))
+		if n != want {
+			return fmt.Errorf("find --count gave %d rows, the workload made %d", n, want)
+		}
+	}
+	fmt.Printf("find --count (poisoned set)      prov %-10s (runs: %v)\n", ms(s.median()), s)
 	return nil
 }
 

@@ -28,7 +28,7 @@ func main() {
 	samples := flag.Int("samples", 300, "random rows for blame and history")
 	repairs := flag.Bool("repairs", true, "measure fix and revert (they change the data: applied once, planned -runs times)")
 	apply := flag.Bool("apply", true, "with -repairs, also apply a fix and revert it (then the poisoned set is repaired: generate again to measure again)")
-	only := flag.String("only", "", "measure only this part: find, rows (blame and history), repairs")
+	only := flag.String("only", "", "measure only this part: find, rows (blame and history), repairs, count (Prov's find --count alone), explain")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.Parse()
 	if *db == "" {

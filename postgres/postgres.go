@@ -600,30 +600,13 @@ func (t *txn) appendEntries(ctx context.Context, entries []prov.Entry) error {
 		return nil
 	}
 	first := entries[0].Index
-	seen := make(map[string]bool, len(entries))
-	for i, e := range entries {
-		if e.Index != first+int64(i) {
-			return prov.Errorf(prov.Conflict, "append: entry index %d does not follow %d: a batch's indexes must be consecutive", e.Index, first+int64(i)-1)
-		}
-		if e.EventID != "" {
-			if seen[e.EventID] {
-				return prov.Errorf(prov.Conflict, "append: event id %q is twice in the batch", e.EventID)
-			}
-			seen[e.EventID] = true
-		}
+	if err := checkBatch(entries); err != nil {
+		return err
 	}
 	if len(entries) >= copyThreshold {
 		return t.appendCopy(ctx, entries)
 	}
-	n := len(entries)
-	idx, data, hashes := make([]int64, n), make([][]byte, n), make([][]byte, n)
-	types, events, activities, agents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	times := make([]time.Time, n)
-	for i, e := range entries {
-		idx[i], data[i], hashes[i] = e.Index, e.Data, e.Hashes
-		types[i], events[i], activities[i], agents[i], times[i] = e.Type, e.EventID, e.ActivityID, e.AgentID, e.Time
-	}
-	tag, err := t.c.Exec(ctx, t.s.q.insert, first, idx, data, hashes, types, events, activities, agents, times)
+	tag, err := t.c.Exec(ctx, t.s.q.insert, append([]any{first}, insertArgs(entries)...)...)
 	if err != nil {
 		return t.appendError(ctx, err)
 	}
@@ -643,14 +626,22 @@ func (t *txn) AppendDeferred(ctx context.Context, entries []prov.Entry) error {
 	if len(entries) == 0 || len(entries) >= copyThreshold || !t.sizeKnown || t.pending != nil || entries[0].Index != t.size {
 		return t.Append(ctx, entries)
 	}
+	if err := checkBatch(entries); err != nil {
+		return err
+	}
+	t.pending = insertArgs(entries)
+	t.size += int64(len(entries))
+	return nil
+}
+
+// checkBatch refuses a batch whose indexes are not consecutive or that holds
+// an event id twice.
+func checkBatch(entries []prov.Entry) error {
+	first := entries[0].Index
 	seen := make(map[string]bool, len(entries))
-	n := len(entries)
-	idx, data, hashes := make([]int64, n), make([][]byte, n), make([][]byte, n)
-	types, events, activities, agents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	times := make([]time.Time, n)
 	for i, e := range entries {
-		if e.Index != t.size+int64(i) {
-			return prov.Errorf(prov.Conflict, "append: entry index %d does not follow %d: a batch's indexes must be consecutive", e.Index, t.size+int64(i)-1)
+		if e.Index != first+int64(i) {
+			return prov.Errorf(prov.Conflict, "append: entry index %d does not follow %d: a batch's indexes must be consecutive", e.Index, first+int64(i)-1)
 		}
 		if e.EventID != "" {
 			if seen[e.EventID] {
@@ -658,12 +649,22 @@ func (t *txn) AppendDeferred(ctx context.Context, entries []prov.Entry) error {
 			}
 			seen[e.EventID] = true
 		}
+	}
+	return nil
+}
+
+// insertArgs are the column arrays of entries, for insert (after the first
+// index) and insertAt.
+func insertArgs(entries []prov.Entry) []any {
+	n := len(entries)
+	idx, data, hashes := make([]int64, n), make([][]byte, n), make([][]byte, n)
+	types, events, activities, agents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times := make([]time.Time, n)
+	for i, e := range entries {
 		idx[i], data[i], hashes[i] = e.Index, e.Data, e.Hashes
 		types[i], events[i], activities[i], agents[i], times[i] = e.Type, e.EventID, e.ActivityID, e.AgentID, e.Time
 	}
-	t.pending = []any{idx, data, hashes, types, events, activities, agents, times}
-	t.size += int64(n)
-	return nil
+	return []any{idx, data, hashes, types, events, activities, agents, times}
 }
 
 // flush sends the deferred insert, if any, before another statement.

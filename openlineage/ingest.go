@@ -74,8 +74,9 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 // *tlog.RecordError naming it, and nothing is appended. l must have the
 // lineage Indexer of its store.
 //
-// Large batches are pipelined: events are prepared in chunks on all CPUs
-// while the transaction appends and indexes the chunks prepared before.
+// Large batches are pipelined: events are prepared (and their records
+// leaf-hashed) in chunks on all CPUs while the transaction appends and
+// indexes the chunks prepared before.
 func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error) {
 	if len(events) <= 2*ingestChunk {
 		entries, res, err := PrepareAll(l, events)
@@ -92,20 +93,20 @@ func Ingest(ctx context.Context, l *tlog.Log, events [][]byte) ([]Result, error)
 	defer p.stop()
 	dec := &decodedEvents{m: make(map[string]*Event, len(events))}
 	next := 0 // the next chunk to append
-	out, err := l.AppendChunksIdempotent(context.WithValue(ctx, decodedKey{}, dec), func() ([]prov.Entry, error) {
+	out, err := l.AppendChunksIdempotent(context.WithValue(ctx, decodedKey{}, dec), func() (tlog.Chunk, error) {
 		if next == len(p.chunks) {
-			return nil, nil
+			return tlog.Chunk{}, nil
 		}
 		c := &p.chunks[next]
 		next++
 		<-c.ready
 		if c.err != nil {
-			return nil, c.err
+			return tlog.Chunk{}, c.err
 		}
 		for i := c.lo; i < c.hi; i++ {
 			dec.m[p.entries[i].EventID] = p.res[i].event
 		}
-		return p.entries[c.lo:c.hi], nil
+		return c.entries, nil
 	})
 	if err != nil {
 		return nil, err
@@ -133,9 +134,10 @@ type pipeline struct {
 }
 
 type chunk struct {
-	lo, hi int
-	ready  chan struct{} // closed when the chunk is prepared, or refused (err)
-	err    error
+	lo, hi  int
+	ready   chan struct{} // closed when the chunk is prepared, or refused (err)
+	err     error
+	entries tlog.Chunk // the prepared entries with their leaf hashes
 }
 
 func newPipeline(l *tlog.Log, events [][]byte) *pipeline {
@@ -160,6 +162,9 @@ func newPipeline(l *tlog.Log, events [][]byte) *pipeline {
 					}
 					p.entries[i] = entry
 					p.res[i] = Result{Kind: ev.Kind, Tolerated: ev.Tolerated, Cycles: cycles(ev), event: ev}
+				}
+				if c.err == nil {
+					c.entries = tlog.NewChunk(p.entries[c.lo:c.hi])
 				}
 				close(c.ready)
 			}

@@ -166,5 +166,9 @@ func TestIngestLargeBatch(t *testing.T) {
 		if len(g.runs) != n-1 || len(g.ios) != 2*(n-1) {
 			t.Errorf("%d runs and %d inputs and outputs indexed, want %d and %d", len(g.runs), len(g.ios), n-1, 2*(n-1))
 		}
+		// The leaf hashes the workers computed are the records'.
+		if rep, err := l.Verify(ctx, tlog.VerifyOptions{}); err != nil || rep.Problem != nil || rep.Size != n-1 {
+			t.Errorf("verify after a pipelined ingest: %+v, %v", rep, err)
+		}
 	})
 }

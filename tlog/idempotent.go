@@ -5,6 +5,7 @@ import (
 	"context"
 
 	"github.com/prov-dev/prov"
+	sumdb "golang.org/x/mod/sumdb/tlog"
 )
 
 // Appended is where one record of an idempotent append is in the log.
@@ -89,20 +90,20 @@ func (l *Log) updateIdempotent(ctx context.Context, entries []prov.Entry, out []
 // and a *RecordError's N counts from the first entry of the first chunk. An
 // error from next rolls the transaction back and is returned as it is. next
 // is called inside the store's transaction: it must not use the store.
-func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.Entry, error)) ([]Appended, error) {
+func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() (Chunk, error)) ([]Appended, error) {
 	var out []Appended
 	var appended []prov.Entry
 	err := l.store.Update(ctx, func(ctx context.Context, tx prov.Tx) error {
 		b := &idempotentBatch{inBatch: map[string]int{}}
 		for {
-			entries, err := next()
+			c, err := next()
 			if err != nil {
 				return err
 			}
-			if len(entries) == 0 {
+			if len(c.Entries) == 0 {
 				break
 			}
-			if err := l.appendIdempotentChunk(ctx, tx, b, entries); err != nil {
+			if err := l.appendIdempotentChunk(ctx, tx, b, c.Entries, c.leaves); err != nil {
 				return err
 			}
 		}
@@ -116,6 +117,25 @@ func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.En
 	return out, nil
 }
 
+// Chunk is a chunk of entries for AppendChunksIdempotent, with the leaf
+// hashes of their records if NewChunk computed them.
+type Chunk struct {
+	Entries []prov.Entry
+	leaves  []sumdb.Hash
+}
+
+// NewChunk makes a chunk of entries and computes their records' leaf
+// hashes, on the caller's goroutine, so that the append transaction need
+// not: a caller that prepares chunks on other goroutines calls it there.
+// The entries' Data must not change afterwards.
+func NewChunk(entries []prov.Entry) Chunk {
+	leaves := make([]sumdb.Hash, len(entries))
+	for i := range entries {
+		leaves[i] = sumdb.RecordHash(entries[i].Data)
+	}
+	return Chunk{Entries: entries, leaves: leaves}
+}
+
 // appendIdempotentTx is AppendEntriesIdempotent inside tx; out has an
 // element for each entry. It returns the entries it appended (not the
 // duplicates), with their Index and Hashes.
@@ -125,7 +145,7 @@ func (l *Log) AppendChunksIdempotent(ctx context.Context, next func() ([]prov.En
 // with kind Conflict (see updateIdempotent).
 func (l *Log) appendIdempotentTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, out []Appended, optimistic bool) ([]prov.Entry, error) {
 	b := &idempotentBatch{out: out[:0], inBatch: map[string]int{}, optimistic: optimistic}
-	if err := l.appendIdempotentChunk(ctx, tx, b, entries); err != nil {
+	if err := l.appendIdempotentChunk(ctx, tx, b, entries, nil); err != nil {
 		return nil, err
 	}
 	b.results()
@@ -146,8 +166,8 @@ type idempotentBatch struct {
 }
 
 // appendIdempotentChunk appends the entries of one chunk that are new to
-// the log and to the batch.
-func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempotentBatch, entries []prov.Entry) error {
+// the log and to the batch; leaves, if not nil, are their leaf hashes.
+func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempotentBatch, entries []prov.Entry, leaves []sumdb.Hash) error {
 	offset := len(b.out)
 	b.out = append(b.out, make([]Appended, len(entries))...)
 	for _, e := range entries {
@@ -168,11 +188,18 @@ func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempote
 		}
 	}
 	var fresh []prov.Entry
+	var freshLeaves []sumdb.Hash
 	var pos []int
+	add := func(k, i int) {
+		fresh, pos = append(fresh, entries[k]), append(pos, i)
+		if leaves != nil {
+			freshLeaves = append(freshLeaves, leaves[k])
+		}
+	}
 	for k, e := range entries {
 		i := offset + k
 		if e.EventID == "" {
-			fresh, pos = append(fresh, e), append(pos, i)
+			add(k, i)
 			continue
 		}
 		if idx, ok := held[e.EventID]; ok {
@@ -194,10 +221,10 @@ func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempote
 			continue
 		}
 		b.inBatch[e.EventID] = i
-		fresh, pos = append(fresh, e), append(pos, i)
+		add(k, i)
 	}
 	if len(fresh) > 0 {
-		first, err := l.appendTx(ctx, tx, fresh, b.optimistic)
+		first, err := l.appendTx(ctx, tx, fresh, freshLeaves, b.optimistic)
 		if re, ok := err.(*RecordError); ok {
 			return &RecordError{N: pos[re.N], Err: re.Err} // its position in the caller's entries
 		}

@@ -324,12 +324,13 @@ func (l *Log) committed(entries []prov.Entry) {
 // agents whose policy requires signatures must sign, key records must apply.
 // A refused entry is reported as a *RecordError.
 func (l *Log) AppendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry) (first int64, err error) {
-	return l.appendTx(ctx, tx, entries, false)
+	return l.appendTx(ctx, tx, entries, nil, false)
 }
 
-// appendTx is AppendTx; with deferred, through tx's AppendDeferred (tx must
-// be a prov.DeferringTx).
-func (l *Log) appendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, deferred bool) (first int64, err error) {
+// appendTx is AppendTx; leaves, if not nil, are the entries' leaf hashes;
+// with deferred, through tx's AppendDeferred (tx must be a
+// prov.DeferringTx).
+func (l *Log) appendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, leaves []sumdb.Hash, deferred bool) (first int64, err error) {
 	if len(entries) == 0 {
 		return 0, prov.Errorf(prov.Invalid, "nothing to append")
 	}
@@ -344,7 +345,7 @@ func (l *Log) appendTx(ctx context.Context, tx prov.Tx, entries []prov.Entry, de
 		return 0, err
 	}
 	th := l.newTreeHasher(ctx, tx, size, len(entries))
-	if err := th.hash(entries, nil); err != nil {
+	if err := th.hash(entries, leaves); err != nil {
 		return 0, err
 	}
 	if deferred {

@@ -177,18 +177,18 @@ func Decode(data []byte) (*Event, error) {
 	if data[0] != '{' {
 		return nil, fieldErr("", "want a JSON object, got %s", prov.JSONKind(data[0]))
 	}
-	if err := checkJSON(data); err != nil {
+	t, err := checkJSON(data)
+	if err != nil {
 		return nil, err
 	}
-	m := members(data)
+	m := t.members(data)
 	var top struct {
 		EventType, EventTime, Producer, SchemaURL, Run, Job, Dataset, Inputs, Outputs json.RawMessage
 	}
 	top.EventType, top.EventTime, top.Producer, top.SchemaURL = m["eventType"], m["eventTime"], m["producer"], m["schemaURL"]
 	top.Run, top.Job, top.Dataset, top.Inputs, top.Outputs = m["run"], m["job"], m["dataset"], m["inputs"], m["outputs"]
-	d := &decoder{}
+	d := &decoder{t: t}
 	e := &Event{Raw: data}
-	var err error
 	switch {
 	case top.Run != nil:
 		e.Kind = RunEvent
@@ -281,6 +281,7 @@ func specVersion(schemaURL string) (int, bool) {
 }
 
 type decoder struct {
+	t         *tape // of the event's JSON, from checkJSON
 	tolerated []Tolerance
 }
 
@@ -318,7 +319,7 @@ func (d *decoder) object(path string, raw json.RawMessage) (map[string]json.RawM
 	if raw[0] != '{' {
 		return nil, fieldErr(path, "want an object, got %s", kindOf(raw))
 	}
-	return members(raw), nil
+	return d.t.members(raw), nil
 }
 
 var timeLayouts = []struct {
@@ -389,7 +390,7 @@ func (d *decoder) facets(path string, raw json.RawMessage) (Facets, error) {
 		if v[0] != '{' {
 			return nil, fieldErr(p, "a facet is an object, got %s", kindOf(v))
 		}
-		fm := lookup(v, "_producer", "_schemaURL", "_deleted")
+		fm := d.t.lookup(v, "_producer", "_schemaURL", "_deleted")
 		var base struct{ Producer, SchemaURL, Deleted json.RawMessage }
 		base.Producer, base.SchemaURL, base.Deleted = fm[0], fm[1], fm[2]
 		if base.Producer == nil || base.SchemaURL == nil {
@@ -506,7 +507,7 @@ func (d *decoder) datasets(path string, raw json.RawMessage, ioFacets string) ([
 	if raw[0] != '[' {
 		return nil, fieldErr(path, "want an array of datasets, got %s", kindOf(raw))
 	}
-	list := elements(raw)
+	list := d.t.elements(raw)
 	out := make([]Dataset, len(list))
 	for i, r := range list {
 		var err error
@@ -550,7 +551,7 @@ func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Da
 			if fields[0] != '[' {
 				return ds, fieldErr(fp+"schema.fields", "want an array of fields, got %s", kindOf(fields))
 			}
-			for i, f := range elements(fields) {
+			for i, f := range d.t.elements(fields) {
 				fpath := fmt.Sprintf("%sschema.fields[%d]", fp, i)
 				fm, err := d.object(fpath, f)
 				if err != nil {
@@ -642,7 +643,7 @@ func truncate(b []byte, n int) []byte {
 }
 
 func (d *decoder) columnLineage(path string, raw json.RawMessage) ([]ColumnEdge, error) {
-	fm := members(raw)
+	fm := d.t.members(raw)
 	var f struct{ Fields, Dataset json.RawMessage }
 	f.Fields, f.Dataset = fm["fields"], fm["dataset"]
 	var out []ColumnEdge
@@ -684,7 +685,7 @@ func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy st
 	if raw[0] != '[' {
 		return nil, fieldErr(path, "want an array of input fields, got %s", kindOf(raw))
 	}
-	list := elements(raw)
+	list := d.t.elements(raw)
 	out := make([]ColumnEdge, 0, len(list))
 	for i, r := range list {
 		p := fmt.Sprintf("%s[%d]", path, i)
@@ -704,7 +705,7 @@ func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy st
 				return nil, fieldErr(p+".transformations", "want an array, got %s", kindOf(t))
 			}
 			var words []string
-			for j, traw := range elements(t) {
+			for j, traw := range d.t.elements(t) {
 				tp := fmt.Sprintf("%s.transformations[%d]", p, j)
 				tr, err := d.object(tp, traw)
 				if err != nil {

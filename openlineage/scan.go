@@ -2,10 +2,13 @@ package openlineage
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // maxDepth bounds the nesting of an event (encoding/json refuses more than
@@ -15,27 +18,58 @@ const maxDepth = 1000
 // checkJSON refuses malformed JSON, with encoding/json's message, and a key
 // that appears twice in one object, naming its path: two parsers could read
 // two different events from the same bytes, and the log keeps the bytes.
-func checkJSON(data []byte) error {
-	s := &scan{data: data}
+//
+// It returns the tape of data's containers, for the decoder to skip them.
+func checkJSON(data []byte) (*tape, error) {
+	s := &scan{data: data, tape: &tape{base: data, spans: make([]span, 0, len(data)/64+4)}}
 	err := s.value(0)
 	if err == nil && s.peek() != 0 {
 		err = errJSON
 	}
+	if err == nil {
+		return s.tape, nil
+	}
 	if err != errJSON {
-		return err
+		return nil, err
 	}
 	var v json.RawMessage
 	if jerr := json.Unmarshal(data, &v); jerr != nil {
 		var se *json.SyntaxError
 		if ok := asSyntax(jerr, &se); ok {
-			return fieldErr("", "malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+			return nil, fieldErr("", "malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
 		}
-		return fieldErr("", "malformed JSON: %s", strings.TrimPrefix(jerr.Error(), "json: "))
+		return nil, fieldErr("", "malformed JSON: %s", strings.TrimPrefix(jerr.Error(), "json: "))
 	}
 	if s.depthExceeded {
-		return fieldErr(s.field(), "nested more than %d levels deep", maxDepth)
+		return nil, fieldErr(s.field(), "nested more than %d levels deep", maxDepth)
 	}
-	return fieldErr("", "malformed JSON")
+	return nil, fieldErr("", "malformed JSON")
+}
+
+// tape holds where each object and array of a validated JSON text ends, so
+// that the decoder skips a nested value in one search instead of reading
+// it again at every level it walks through.
+type tape struct {
+	base  []byte
+	spans []span // in order of start
+}
+
+type span struct{ start, end int32 } // [start, end) in base
+
+// skip returns the length of the valid JSON value at the start of b.
+func (t *tape) skip(b []byte) int {
+	if t != nil && (b[0] == '{' || b[0] == '[') {
+		off := uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(unsafe.Pointer(unsafe.SliceData(t.base)))
+		if off < uintptr(len(t.base)) {
+			start := int32(off)
+			sp := t.spans
+			k, _ := slices.BinarySearchFunc(sp, start, func(x span, s int32) int { return cmp.Compare(x.start, s) })
+			if k < len(sp) && sp[k].start == start && int(sp[k].end-start) <= len(b) {
+				return int(sp[k].end - start)
+			}
+		}
+	}
+	return skipValue(b)
 }
 
 func asSyntax(err error, target **json.SyntaxError) bool {
@@ -47,6 +81,7 @@ func asSyntax(err error, target **json.SyntaxError) bool {
 }
 
 type scan struct {
+	tape          *tape
 	data          []byte
 	pos           int
 	path          []pathElem
@@ -126,9 +161,11 @@ func (s *scan) value(depth int) error {
 	}
 	switch s.peek() {
 	case '{':
+		k := s.open()
 		s.pos++
 		if s.peek() == '}' {
 			s.pos++
+			s.close(k)
 			return nil
 		}
 		// The keys of this object are s.keys[base:], unescaped, so that
@@ -168,15 +205,18 @@ func (s *scan) value(depth int) error {
 				s.pos++
 			case '}':
 				s.pos++
+				s.close(k)
 				return nil
 			default:
 				return errJSON
 			}
 		}
 	case '[':
+		k := s.open()
 		s.pos++
 		if s.peek() == ']' {
 			s.pos++
+			s.close(k)
 			return nil
 		}
 		for i := 0; ; i++ {
@@ -190,6 +230,7 @@ func (s *scan) value(depth int) error {
 				s.pos++
 			case ']':
 				s.pos++
+				s.close(k)
 				return nil
 			default:
 				return errJSON
@@ -210,6 +251,15 @@ func (s *scan) value(depth int) error {
 	}
 	return s.literal(s.data[start:])
 }
+
+// open notes a container that starts at s.pos; close(k) notes that the
+// k-th ends before s.pos.
+func (s *scan) open() int {
+	s.tape.spans = append(s.tape.spans, span{start: int32(s.pos), end: -1})
+	return len(s.tape.spans) - 1
+}
+
+func (s *scan) close(k int) { s.tape.spans[k].end = int32(s.pos) }
 
 func (s *scan) literal(b []byte) error {
 	switch string(b) {
@@ -300,7 +350,7 @@ func skipSpace(b []byte, i int) int {
 
 // members returns the members of a valid JSON object, in order; the last
 // of a repeated key wins (checkJSON refuses repeated keys anyway).
-func members(obj []byte) map[string]json.RawMessage {
+func (t *tape) members(obj []byte) map[string]json.RawMessage {
 	m := map[string]json.RawMessage{}
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
@@ -308,7 +358,7 @@ func members(obj []byte) map[string]json.RawMessage {
 		key := unquoteRaw(obj[i : i+n])
 		i = skipSpace(obj, i+n) + 1 // the colon
 		i = skipSpace(obj, i)
-		n = skipValue(obj[i:])
+		n = t.skip(obj[i:])
 		m[key] = obj[i : i+n : i+n]
 		i = skipSpace(obj, i+n)
 		if i < len(obj) && obj[i] == ',' {
@@ -319,11 +369,11 @@ func members(obj []byte) map[string]json.RawMessage {
 }
 
 // elements returns the elements of a valid JSON array.
-func elements(arr []byte) []json.RawMessage {
+func (t *tape) elements(arr []byte) []json.RawMessage {
 	var out []json.RawMessage
 	i := skipSpace(arr, 1)
 	for i < len(arr) && arr[i] != ']' {
-		n := skipValue(arr[i:])
+		n := t.skip(arr[i:])
 		out = append(out, arr[i:i+n:i+n])
 		i = skipSpace(arr, i+n)
 		if i < len(arr) && arr[i] == ',' {
@@ -355,7 +405,7 @@ func isHex4(b []byte) bool {
 // lookup returns the values of the given keys in a valid JSON object, in
 // the order of keys (nil for a key it does not have), without building a
 // map of all its members.
-func lookup(obj []byte, keys ...string) []json.RawMessage {
+func (t *tape) lookup(obj []byte, keys ...string) []json.RawMessage {
 	out := make([]json.RawMessage, len(keys))
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
@@ -364,7 +414,7 @@ func lookup(obj []byte, keys ...string) []json.RawMessage {
 		escaped := bytes.IndexByte(k, '\\') >= 0
 		i = skipSpace(obj, i+n) + 1
 		i = skipSpace(obj, i)
-		n = skipValue(obj[i:])
+		n = t.skip(obj[i:])
 		for j, want := range keys {
 			if string(k) == want || escaped && unquoteKey(k) == want {
 				out[j] = obj[i : i+n : i+n]

@@ -1,0 +1,80 @@
+package openlineage
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// checkTape holds the tape checkJSON makes of data to skipValue: for every
+// object and array, and for slices of data limited as the decoder limits
+// them, skip finds the end skipValue finds by reading.
+func checkTape(t *testing.T, data []byte) {
+	tp, err := checkJSON(data)
+	if err != nil {
+		return // refused: no tape
+	}
+	n := 0
+	for i, c := range data {
+		if c != '{' && c != '[' {
+			continue
+		}
+		want := skipValue(data[i:])
+		if inString(data, i) {
+			continue
+		}
+		n++
+		if got := tp.skip(data[i:]); got != want {
+			t.Fatalf("%q at %d: tape skips %d bytes, reading %d", data, i, got, want)
+		}
+		if got := tp.skip(data[i : i+want : i+want]); got != want {
+			t.Fatalf("%q at %d, limited: tape skips %d bytes, reading %d", data, i, got, want)
+		}
+		if c := bytes.Clone(data[i:]); tp.skip(c) != want {
+			t.Fatalf("%q at %d, a copy: got %d, want %d", data, i, tp.skip(c), want)
+		}
+	}
+	if n != len(tp.spans) {
+		t.Fatalf("%q: %d containers, %d on the tape", data, n, len(tp.spans))
+	}
+}
+
+// inString reports whether data[i] is inside a JSON string.
+func inString(data []byte, i int) bool {
+	in := false
+	for j := 0; j < i; j++ {
+		switch {
+		case in && data[j] == '\\':
+			j++
+		case data[j] == '"':
+			in = !in
+		}
+	}
+	return in
+}
+
+func TestTape(t *testing.T) {
+	for _, s := range []string{`{}`, `[]`, `{"a":[1,{"b":"{[}"},[]],"c":{}}`, `[[[["x\"]"]]]]`, ` { "k" : [ { } , [ ] ] } `} {
+		checkTape(t, []byte(s))
+	}
+	files, _ := filepath.Glob("testdata/*.json*")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				checkTape(t, line)
+			}
+		}
+	}
+}
+
+func FuzzTape(f *testing.F) {
+	f.Add([]byte(`{"a":[1,{"b":"{[}"},[]],"c":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkTape(t, data)
+	})
+}

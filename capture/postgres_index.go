@@ -47,9 +47,10 @@ func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts 
 	return wrapPG("sequence: index activities", err)
 }
 
-// writers keeps column_writers: see columnWriters.
+// writers keeps column_writers: see columnWriters. The entries of the
+// rows whose entries it first deletes are copied; the others upserted.
 func (pq *pgQueue) writers(ctx context.Context, q postgres.Querier, rows []indexRow) error {
-	resets, puts := columnWriters(rows)
+	resets, puts, fresh := columnWriters(rows)
 	if len(resets) > 0 {
 		relids, pks := make([]uint32, len(resets)), make([]string, len(resets))
 		for i, k := range resets {
@@ -61,22 +62,46 @@ func (pq *pgQueue) writers(ctx context.Context, q postgres.Querier, rows []index
 			return wrapPG("sequence: index column writers", err)
 		}
 	}
-	if len(puts) == 0 {
+	var copied, upserts []columnWriter
+	for _, c := range puts {
+		if fresh[c.w.rowKey] {
+			copied = append(copied, c)
+		} else {
+			upserts = append(upserts, c)
+		}
+	}
+	if len(copied) > 0 {
+		_, err := q.CopyFrom(ctx, pgx.Identifier{pq.p.store.Schema(), "column_writers"},
+			[]string{"relid", "pk", "col", "idx", "op", "activity", "agent", "at", "columns"},
+			pgx.CopyFromSlice(len(copied), func(i int) ([]any, error) {
+				c := copied[i]
+				r := c.w
+				return []any{uint32(r.relid), r.pk, c.col, r.idx, r.op[0], nullString(r.activity), nullString(r.agent), r.at, columnsOfEntry(c)}, nil
+			}))
+		if err != nil {
+			return wrapPG("sequence: index column writers", err)
+		}
+	}
+	if len(upserts) == 0 {
 		return nil
 	}
-	n := len(puts)
+	n := len(upserts)
 	relids, pks, cols, idxs := make([]uint32, n), make([]string, n), make([]string, n), make([]int64, n)
 	ops, acts, agents, ats := make([]string, n), make([]*string, n), make([]*string, n), make([]time.Time, n)
-	for i, c := range puts {
+	fields := make([]*string, n)
+	for i, c := range upserts {
 		r := c.w
 		relids[i], pks[i], cols[i], idxs[i] = uint32(r.relid), r.pk, c.col, r.idx
 		ops[i], acts[i], agents[i], ats[i] = r.op, nullString(r.activity), nullString(r.agent), r.at
+		if f, ok := columnsOfEntry(c).(string); ok {
+			fields[i] = &f
+		}
 	}
-	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.column_writers AS w (relid, pk, col, idx, op, activity, agent, at)
-		SELECT r, p, c, i, o::"char", a, g, t FROM unnest($1::oid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) AS u(r, p, c, i, o, a, g, t)
+	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.column_writers AS w (relid, pk, col, idx, op, activity, agent, at, columns)
+		SELECT r, p, c, i, o::"char", a, g, t, f FROM unnest($1::oid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[]) AS u(r, p, c, i, o, a, g, t, f)
 		ON CONFLICT (relid, pk, col) DO UPDATE SET idx = excluded.idx, op = excluded.op,
-			activity = excluded.activity, agent = excluded.agent, at = excluded.at`,
-		relids, pks, cols, idxs, ops, acts, agents, ats)
+			activity = excluded.activity, agent = excluded.agent, at = excluded.at, columns = excluded.columns`,
+		relids, pks, cols, idxs, ops, acts, agents, ats, fields)
 	return wrapPG("sequence: index column writers", err)
 }
 

@@ -925,7 +925,7 @@ func wrapSQLite(op string, err error) error {
 
 // writers keeps prov_column_writers: see columnWriters.
 func (sq *sqliteQueue) writers(ctx context.Context, q *sql.Tx, rows []indexRow) error {
-	resets, puts := columnWriters(rows)
+	resets, puts, _ := columnWriters(rows)
 	if len(resets) > 0 {
 		del, err := q.PrepareContext(ctx, `DELETE FROM prov_column_writers WHERE relid = ? AND pk = ?`)
 		if err != nil {
@@ -941,15 +941,16 @@ func (sq *sqliteQueue) writers(ctx context.Context, q *sql.Tx, rows []indexRow) 
 	if len(puts) == 0 {
 		return nil
 	}
-	put, err := q.PrepareContext(ctx, `INSERT INTO prov_column_writers (relid, pk, col, idx, op, activity, agent, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (relid, pk, col) DO UPDATE SET idx = excluded.idx, op = excluded.op, activity = excluded.activity, agent = excluded.agent, at = excluded.at`)
+	put, err := q.PrepareContext(ctx, `INSERT INTO prov_column_writers (relid, pk, col, idx, op, activity, agent, at, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (relid, pk, col) DO UPDATE SET idx = excluded.idx, op = excluded.op, activity = excluded.activity,
+			agent = excluded.agent, at = excluded.at, columns = excluded.columns`)
 	if err != nil {
 		return wrapSQLite("sequence: index column writers", err)
 	}
 	defer put.Close()
 	for _, c := range puts {
 		r := c.w
-		if _, err := put.ExecContext(ctx, r.relid, r.pk, c.col, r.idx, r.op, nullString(r.activity), nullString(r.agent), r.at.UnixMicro()); err != nil {
+		if _, err := put.ExecContext(ctx, r.relid, r.pk, c.col, r.idx, r.op, nullString(r.activity), nullString(r.agent), r.at.UnixMicro(), columnsOfEntry(c)); err != nil {
 			return wrapSQLite("sequence: index column writers", err)
 		}
 	}

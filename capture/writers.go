@@ -3,34 +3,40 @@ package capture
 import "sort"
 
 // The current writers of each column (column_writers; prov_column_writers
-// on SQLite): for every column of every row that a sequenced change wrote,
-// the last change that wrote it, unless a delete or a truncate of the row
-// came after that change. The sequencer keeps it beside row_changes, in the
-// same transaction; find --current --column reads from it the rows whose
-// current value of a column a set of activities wrote, without probing each
-// candidate's later changes (migrations 0017_column_writers.sql; decision
-// 0019).
+// on SQLite), which the sequencer keeps beside row_changes in the same
+// transaction (migrations 0017_column_writers.sql; decision 0019). Of each
+// row, since its last insert, delete or truncate:
+//
+//   - col "*": the insert, if that was an insert, with the columns it wrote;
+//   - col "." + c: the last update that wrote column c.
+//
+// So the change that wrote a row's current value of c is its entry for c,
+// or else its "*" entry if that insert wrote c; a deleted row has neither.
+// An insert writes one entry, not one per column: most rows are inserted
+// whole and then updated a column at a time.
 
-// columnWriter is one entry of column_writers: column col of the row was
-// last written by the change w.
+// columnWriter is one entry of column_writers: col ("*", or "." and a
+// column's name) of the row was last written by the change w.
 type columnWriter struct {
 	w   *indexRow
 	col string
 }
 
 // columnWriters returns what a batch's index rows (in log order) change in
-// column_writers: the rows whose entries go (deleted or truncated in the
-// batch: applied first), then the entries to write (the last write of each
-// column of each row after the row's last delete in the batch), each
-// (row, column) once, in key order.
-func columnWriters(rows []indexRow) (resets []rowKey, puts []columnWriter) {
-	gone := map[rowKey]int{} // the position of the row's last delete
+// column_writers: the rows whose entries go (inserted, deleted or truncated
+// in the batch: applied first), then the entries to write, each (row, col)
+// once, in key order. fresh tells which rows are among resets (their
+// entries are new).
+func columnWriters(rows []indexRow) (resets []rowKey, puts []columnWriter, fresh map[rowKey]bool) {
+	fresh = map[rowKey]bool{}
+	reset := map[rowKey]int{} // the position of the row's last insert, delete or truncate
 	for i := range rows {
-		if r := &rows[i]; r.op == "D" || r.op == "T" {
-			if _, ok := gone[r.rowKey]; !ok {
+		if r := &rows[i]; r.op == "I" || r.op == "D" || r.op == "T" {
+			if !fresh[r.rowKey] {
+				fresh[r.rowKey] = true
 				resets = append(resets, r.rowKey)
 			}
-			gone[r.rowKey] = i
+			reset[r.rowKey] = i
 		}
 	}
 	type colKey struct {
@@ -38,19 +44,27 @@ func columnWriters(rows []indexRow) (resets []rowKey, puts []columnWriter) {
 		col string
 	}
 	last := map[colKey]int{} // the position in puts
+	put := func(r *indexRow, col string) {
+		k := colKey{r.rowKey, col}
+		if j, ok := last[k]; ok {
+			puts[j].w = r
+			return
+		}
+		last[k] = len(puts)
+		puts = append(puts, columnWriter{w: r, col: col})
+	}
 	for i := range rows {
 		r := &rows[i]
-		if j, ok := gone[r.rowKey]; ok && j >= i {
-			continue // deleted later in the batch (or this is the delete)
+		if j, ok := reset[r.rowKey]; ok && j > i {
+			continue // inserted, deleted or truncated again later in the batch
 		}
-		for _, col := range r.columns {
-			k := colKey{r.rowKey, col}
-			if j, ok := last[k]; ok {
-				puts[j].w = r
-				continue
+		switch r.op {
+		case "I":
+			put(r, "*")
+		case "U":
+			for _, col := range r.columns {
+				put(r, "."+col)
 			}
-			last[k] = len(puts)
-			puts = append(puts, columnWriter{w: r, col: col})
 		}
 	}
 	// In key order: neighbours in the table's b-tree, written together.
@@ -64,5 +78,14 @@ func columnWriters(rows []indexRow) (resets []rowKey, puts []columnWriter) {
 		}
 		return a.col < b.col
 	})
-	return resets, puts
+	return resets, puts, fresh
+}
+
+// columnsOfEntry is the columns field of an entry: the insert's columns
+// for "*", none (NULL) for a column's.
+func columnsOfEntry(c columnWriter) any {
+	if c.col != "*" {
+		return nil
+	}
+	return columnsField(c.w.columns)
 }

@@ -438,15 +438,17 @@ func (p *plan) sql(d dialect, count bool) (string, []any) {
 	return q + "\nORDER BY x.idx", a.vals
 }
 
-// writersSQL is sql for --current --column: the rows whose current value
-// of the column a matching change wrote are those whose entry in
-// column_writers (the last change that wrote it, the row not deleted since)
-// matches. The exclusions (--not-…) select nothing more: an excluding change
-// after the match that wrote the column or deleted the row would be the
-// entry instead.
+// writersSQL is sql for --current --column C: the rows whose current
+// value of C a matching change wrote, from column_writers. That change is
+// the row's entry for C (its last update of C since it was inserted), or
+// else its insert (entry "*") if that wrote C. The exclusions (--not-…)
+// select nothing more here: an excluding change after the match that wrote
+// C or deleted the row would be the entry instead.
 func (p *plan) writersSQL(d dialect, count bool) (string, []any) {
 	a := &args{d: d}
-	m := []string{"x.relid = " + a.relid(p.table.Relid), "x.col = " + a.add(p.f.Column)}
+	cw := d.columnWriters()
+	rel, col := a.relid(p.table.Relid), a.add("."+p.f.Column)
+	var m []string
 	if p.match != nil {
 		m = append(m, a.in("x.activity", ids(p.match)))
 	}
@@ -462,11 +464,17 @@ func (p *plan) writersSQL(d dialect, count bool) (string, []any) {
 	if len(p.pkeys) > 0 {
 		m = append(m, "NOT "+a.in("x.pk", p.pkeys))
 	}
-	from := " FROM " + d.columnWriters() + " x WHERE " + strings.Join(m, "\n  AND ")
+	// The placeholders of m are used in both branches.
+	updates := append([]string{"x.relid = " + rel, "x.col = " + col}, m...)
+	inserts := append([]string{"x.relid = " + rel, "x.col = '*'"}, m...)
+	inserts = append(inserts, a.hasColumn("x", p.f.Column),
+		"NOT EXISTS (SELECT 1 FROM "+cw+" y WHERE y.relid = x.relid AND y.pk = x.pk AND y.col = "+col+")")
+	from := func(w []string) string { return " FROM " + cw + " x WHERE " + strings.Join(w, "\n  AND ") }
 	if count {
-		return "SELECT count(*)" + from, a.vals
+		return "SELECT (SELECT count(*)" + from(updates) + ")\n + (SELECT count(*)" + from(inserts) + ")", a.vals
 	}
-	return "SELECT x.pk, x.idx, " + d.text("x.op") + ", x.activity, x.agent, " + d.micros("x.at") + from + "\nORDER BY x.idx", a.vals
+	cols := "SELECT x.pk, x.idx, " + d.text("x.op") + ", x.activity, x.agent, " + d.micros("x.at")
+	return cols + from(updates) + "\nUNION ALL\n" + cols + from(inserts) + "\nORDER BY 2", a.vals
 }
 
 // decide selects a row from its changes, oldest first, as the SQL of p

@@ -16,7 +16,7 @@ import (
 func checkBackfill(t *testing.T, e *env) {
 	t.Helper()
 	file, table, rc, check := "../sqlite/migrations/0017_column_writers.sql", "prov_column_writers", "prov_row_changes", "cw_check"
-	create := "CREATE TABLE cw_check (relid, pk, col, idx, op, activity, agent, at, PRIMARY KEY (relid, pk, col))"
+	create := "CREATE TABLE cw_check (relid, pk, col, idx, op, activity, agent, at, columns, PRIMARY KEY (relid, pk, col))"
 	if e.name == "postgres" {
 		schema := e.store.(*postgres.Store).Schema()
 		file, table, rc, check = "../postgres/migrations/0017_column_writers.sql", schema+".column_writers", schema+".row_changes", schema+".cw_check"
@@ -26,19 +26,30 @@ func checkBackfill(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmt := string(b)
-	stmt = stmt[strings.Index(stmt, "INSERT INTO"):]
-	stmt = stmt[:strings.Index(stmt, ";\n")]
-	if e.name == "postgres" {
-		stmt = strings.ReplaceAll(stmt, "INSERT INTO column_writers", "INSERT INTO "+check)
-		stmt = strings.ReplaceAll(stmt, "FROM row_changes", "FROM "+rc)
-	} else {
-		stmt = strings.ReplaceAll(stmt, "prov_column_writers", check)
+	// The statements from the first INSERT to the CREATE INDEX.
+	text := string(b)
+	text = text[strings.Index(text, "INSERT INTO"):strings.Index(text, "CREATE INDEX")]
+	stmts := []string{create}
+	for _, stmt := range strings.Split(text, ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if e.name == "postgres" {
+			stmt = strings.ReplaceAll(stmt, "INSERT INTO column_writers", "INSERT INTO "+check)
+			stmt = strings.ReplaceAll(stmt, "JOIN row_changes", "JOIN "+rc)
+			stmt = strings.ReplaceAll(stmt, "FROM row_changes", "FROM "+rc)
+		} else {
+			stmt = strings.ReplaceAll(stmt, "prov_column_writers", check)
+		}
+		stmts = append(stmts, stmt)
 	}
-	e.exec(t, prov.Attribution{}, create, stmt)
+	if len(stmts) != 3 {
+		t.Fatalf("%s: want two INSERT statements before the CREATE INDEX, found %d", file, len(stmts)-1)
+	}
+	e.exec(t, prov.Attribution{}, stmts...)
 	defer e.exec(t, prov.Attribution{}, "DROP TABLE "+check)
 	q := func(tb string) [][]string {
-		return e.query(t, "SELECT relid, pk, col, idx, op, activity, agent, at FROM "+tb+" ORDER BY relid, pk, col")
+		return e.query(t, "SELECT relid, pk, col, idx, op, activity, agent, at, columns FROM "+tb+" ORDER BY relid, pk, col")
 	}
 	kept, built := q(table), q(check)
 	if len(kept) == 0 {

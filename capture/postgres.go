@@ -625,6 +625,9 @@ func (pq *pgQueue) scanChanges(ctx context.Context, q postgres.Querier, rows pgx
 		}
 		c.app, c.client = deref(app), deref(client)
 		c.agent = &prov.Agent{ID: "pg-role:" + c.dbUser, Kind: "database-role"}
+		if c.table = pq.tables[int64(relid)]; c.table != nil { // a table seen before
+			c.parse() // now, while the server sends the next rows; errors are kept for later
+		}
 		changes = append(changes, c)
 		relids = append(relids, relid)
 	}
@@ -632,11 +635,16 @@ func (pq *pgQueue) scanChanges(ctx context.Context, q postgres.Querier, rows pgx
 	if err := rows.Err(); err != nil {
 		return nil, wrapPG("sequence: read changes", err)
 	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
 	if err := pq.loadTables(ctx, q, relids); err != nil {
 		return nil, err
 	}
 	for i, c := range changes {
-		c.table = pq.tables[int64(relids[i])]
+		if c.table == nil {
+			c.table = pq.tables[int64(relids[i])]
+		}
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].id < changes[j].id })
 	return changes, nil
@@ -711,14 +719,14 @@ func (pq *pgQueue) rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (ma
 	return out, wrapPG("sequence: read row states", rows.Err())
 }
 
-// putRowStates updates the row states that rowStates found in this
-// transaction by their ctid, which finds each without searching the
-// primary key's index, and inserts the others. The ctids are
+// putRowStates queues the update of the row states that rowStates found in
+// this transaction by their ctid, which finds each without searching the
+// primary key's index, and the insert of the others. The ctids are
 // current: every writer of row_state (the sequencer, capture enable) holds
 // the store's write lock for its whole transaction, so no row state read
 // in this one has been updated or moved since; the UPDATE checks that it
 // found every one of them.
-func (pq *pgQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error {
+func (pq *pgQueue) putRowStates(w *pgWrites, states []rowState) error {
 	var tids []pgtype.TID
 	var udigest [][]byte
 	var uidx []int64
@@ -738,36 +746,34 @@ func (pq *pgQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowSta
 		rel, pk, digest, idx = append(rel, uint32(s.relid)), append(pk, key), append(digest, s.digest), append(idx, s.idx)
 	}
 	pq.found = nil
-	q := querier(tx)
+	const op = "sequence: write row states"
 	if len(tids) > 0 {
-		tag, err := q.Exec(ctx, `UPDATE `+pq.p.schema+`.row_state AS s SET digest = u.digest, idx = u.idx
+		w.queue(op, func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != int64(len(tids)) {
+				return prov.Errorf(prov.Internal, "sequence: write row states: %d of the %d row states read in this transaction were found again: is something else writing %s.row_state?", tag.RowsAffected(), len(tids), pq.p.schema)
+			}
+			return nil
+		}, `UPDATE `+pq.p.schema+`.row_state AS s SET digest = u.digest, idx = u.idx
 			FROM unnest($1::tid[], $2::bytea[], $3::bigint[]) AS u(t, digest, idx) WHERE s.ctid = u.t`, tids, udigest, uidx)
-		if err != nil {
-			return wrapPG("sequence: write row states", err)
-		}
-		if tag.RowsAffected() != int64(len(tids)) {
-			return prov.Errorf(prov.Internal, "sequence: write row states: %d of the %d row states read in this transaction were found again: is something else writing %s.row_state?", tag.RowsAffected(), len(tids), pq.p.schema)
-		}
 	}
-	if len(rel) == 0 {
-		return nil
+	if len(rel) > 0 {
+		w.queue(op, nil, `INSERT INTO `+pq.p.schema+`.row_state (relid, pk, digest, idx)
+			SELECT * FROM unnest($1::oid[], $2::text[], $3::bytea[], $4::bigint[])
+			ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`, rel, pk, digest, idx)
 	}
-	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.row_state (relid, pk, digest, idx)
-		SELECT * FROM unnest($1::oid[], $2::text[], $3::bytea[], $4::bigint[])
-		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`, rel, pk, digest, idx)
-	return wrapPG("sequence: write row states", err)
+	return nil
 }
 
-func (pq *pgQueue) count(ctx context.Context, tx prov.Tx, stats map[int64]*tableStats) error {
+// count queues the addition of a batch's counters to the totals.
+func (pq *pgQueue) count(w *pgWrites, stats map[int64]*tableStats) {
 	var rel []uint32
 	var c, u, b []int64
 	for id, st := range stats {
 		rel = append(rel, uint32(id))
 		c, u, b = append(c, st.changes), append(u, st.unattributed), append(b, st.bypassed)
 	}
-	_, err := querier(tx).Exec(ctx, `INSERT INTO `+pq.p.schema+`.capture_stats AS s (relid, changes, unattributed, bypassed)
+	w.queue("sequence: count changes", nil, `INSERT INTO `+pq.p.schema+`.capture_stats AS s (relid, changes, unattributed, bypassed)
 		SELECT * FROM unnest($1::oid[], $2::bigint[], $3::bigint[], $4::bigint[])
 		ON CONFLICT (relid) DO UPDATE SET changes = s.changes + excluded.changes,
 			unattributed = s.unattributed + excluded.unattributed, bypassed = s.bypassed + excluded.bypassed`, rel, c, u, b)
-	return wrapPG("sequence: count changes", err)
 }

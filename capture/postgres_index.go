@@ -5,17 +5,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prov-dev/prov"
 	"github.com/prov-dev/prov/postgres"
 )
 
-func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error {
+// write copies the index rows into row_changes and the new column writers
+// into column_writers, then sends the rest in one round trip: the upsert of
+// the other column writers, the row states (putRowStates), the counters and
+// the activities' spans.
+func (pq *pgQueue) write(ctx context.Context, tx prov.Tx, b *batch) error {
 	q := querier(tx)
 	// COPY: no arrays for the server to build and take apart again.
 	_, err := q.CopyFrom(ctx, pgx.Identifier{pq.p.store.Schema(), "row_changes"},
 		[]string{"relid", "pk", "idx", "op", "activity", "agent", "at", "columns"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := &rows[i]
+		pgx.CopyFromSlice(len(b.index), func(i int) ([]any, error) {
+			r := &b.index[i]
 			var cols any
 			if c, ok := columnsField(r.columns).(string); ok {
 				cols = c
@@ -25,11 +30,57 @@ func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts 
 	if err != nil {
 		return wrapPG("sequence: index changes", err)
 	}
-	if err := pq.writers(ctx, q, rows); err != nil {
+	w := &pgWrites{}
+	if err := pq.writers(ctx, q, w, b.index); err != nil {
 		return err
 	}
-	if len(acts) == 0 {
+	if err := pq.putRowStates(w, b.states); err != nil {
+		return err
+	}
+	pq.count(w, b.stats)
+	pq.indexActivities(w, b.acts)
+	return w.send(ctx, q)
+}
+
+// pgWrites are statements sent in one round trip (a pipeline), each with
+// what it does (for errors) and, optionally, a check of its result.
+type pgWrites struct {
+	b      pgx.Batch
+	ops    []string
+	checks []func(pgconn.CommandTag) error
+}
+
+func (w *pgWrites) queue(op string, check func(pgconn.CommandTag) error, sql string, args ...any) {
+	w.b.Queue(sql, args...)
+	w.ops, w.checks = append(w.ops, op), append(w.checks, check)
+}
+
+func (w *pgWrites) send(ctx context.Context, q postgres.Querier) error {
+	if len(w.ops) == 0 {
 		return nil
+	}
+	br := q.SendBatch(ctx, &w.b)
+	for i, op := range w.ops {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return wrapPG(op, err)
+		}
+		if w.checks[i] != nil {
+			if err := w.checks[i](tag); err != nil {
+				br.Close()
+				return err
+			}
+		}
+	}
+	return wrapPG(w.ops[len(w.ops)-1], br.Close())
+}
+
+// indexActivities queues the update of the spans of the activities of a
+// batch.
+func (pq *pgQueue) indexActivities(w *pgWrites, acts map[string]*activitySpan) {
+	if len(acts) == 0 {
+		return
 	}
 	var ids []string
 	var parents []*string
@@ -39,17 +90,17 @@ func (pq *pgQueue) index(ctx context.Context, tx prov.Tx, rows []indexRow, acts 
 		ids, parents = append(ids, id), append(parents, nullString(s.parent))
 		first, last, counts = append(first, s.first), append(last, s.last), append(counts, s.changes)
 	}
-	_, err = q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.change_activities AS a (id, parent, first, last, changes)
+	w.queue("sequence: index activities", nil, `INSERT INTO `+pq.p.schema+`.change_activities AS a (id, parent, first, last, changes)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
 		ON CONFLICT (id) DO UPDATE SET parent = COALESCE(a.parent, excluded.parent),
 			first = LEAST(a.first, excluded.first), last = GREATEST(a.last, excluded.last), changes = a.changes + excluded.changes`,
 		ids, parents, first, last, counts)
-	return wrapPG("sequence: index activities", err)
 }
 
 // writers keeps column_writers: see columnWriters. The entries of the
-// rows whose entries it first deletes are copied; the others upserted.
-func (pq *pgQueue) writers(ctx context.Context, q postgres.Querier, rows []indexRow) error {
+// rows whose entries it first deletes are copied; the others upserted, by
+// a statement queued in w (sent after the COPY).
+func (pq *pgQueue) writers(ctx context.Context, q postgres.Querier, w *pgWrites, rows []indexRow) error {
 	resets, puts, fresh := columnWriters(rows)
 	if len(resets) > 0 {
 		relids, pks := make([]uint32, len(resets)), make([]string, len(resets))
@@ -97,12 +148,12 @@ func (pq *pgQueue) writers(ctx context.Context, q postgres.Querier, rows []index
 			fields[i] = &f
 		}
 	}
-	_, err := q.Exec(ctx, `INSERT INTO `+pq.p.schema+`.column_writers AS w (relid, pk, col, idx, op, activity, agent, at, columns)
+	w.queue("sequence: index column writers", nil, `INSERT INTO `+pq.p.schema+`.column_writers AS w (relid, pk, col, idx, op, activity, agent, at, columns)
 		SELECT r, p, c, i, o::"char", a, g, t, f FROM unnest($1::oid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[]) AS u(r, p, c, i, o, a, g, t, f)
 		ON CONFLICT (relid, pk, col) DO UPDATE SET idx = excluded.idx, op = excluded.op,
 			activity = excluded.activity, agent = excluded.agent, at = excluded.at, columns = excluded.columns`,
 		relids, pks, cols, idxs, ops, acts, agents, ats, fields)
-	return wrapPG("sequence: index column writers", err)
+	return nil
 }
 
 // nullString is s, or nil (SQL NULL) for "".

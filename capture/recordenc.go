@@ -17,6 +17,19 @@ import (
 
 // appendJSON appends the record as json.Marshal(r) would write it.
 func (r *changeRecord) appendJSON(dst []byte) ([]byte, error) {
+	dst, err := r.appendJSONOpen(dst)
+	if err != nil {
+		return nil, err
+	}
+	return appendJSONClose(dst, r.Attributes.Bypass), nil
+}
+
+// appendJSONOpen appends what appendJSON does but the end: the bypass
+// attribute, the last field that can follow, and the closing braces, which
+// appendJSONClose appends. The sequencer writes a record before it knows
+// whether its change bypassed capture (which needs the row states read from
+// the store meanwhile).
+func (r *changeRecord) appendJSONOpen(dst []byte) ([]byte, error) {
 	dst = append(dst, `{"type":`...)
 	dst = appendJSONString(dst, r.Type)
 	dst = append(dst, `,"time":`...)
@@ -96,10 +109,18 @@ func (r *changeRecord) appendJSON(dst []byte) ([]byte, error) {
 		dst = append(dst, `,"raw_context":`...)
 		dst = appendJSONString(dst, a.RawContext)
 	}
-	if a.Bypass {
+	return dst, nil
+}
+
+// maxJSONClose is the most appendJSONClose appends.
+const maxJSONClose = len(`,"bypass":true}}`)
+
+// appendJSONClose ends a record that appendJSONOpen began.
+func appendJSONClose(dst []byte, bypass bool) []byte {
+	if bypass {
 		dst = append(dst, `,"bypass":true`...)
 	}
-	return append(dst, "}}"...), nil
+	return append(dst, "}}"...)
 }
 
 // activityOnlyIDParent reports whether a has no field set but its id and

@@ -52,13 +52,11 @@ type queue interface {
 	// rowStates returns the digest of each of keys that has a row state
 	// (nil: the row is deleted); keys without one are absent.
 	rowStates(ctx context.Context, tx prov.Tx, keys []rowKey) (map[rowKey][]byte, error)
-	// putRowStates stores row states, replacing those of the same keys.
-	putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error
-	// count adds a batch's counters to the totals of each table.
-	count(ctx context.Context, tx prov.Tx, stats map[int64]*tableStats) error
-	// index stores the index rows of a batch's changes (idx already the
-	// log index) and adds its activities' spans to theirs.
-	index(ctx context.Context, tx prov.Tx, rows []indexRow, acts map[string]*activitySpan) error
+	// write stores what a batch derived besides its records (idx already
+	// log indexes): the index rows of its changes, its activities' spans
+	// (added to theirs), the row states after it (replacing those of the
+	// same keys) and its counters (added to each table's totals).
+	write(ctx context.Context, tx prov.Tx, b *batch) error
 }
 
 // indexRow is what the index of changes (row_changes) keeps of one change of
@@ -252,20 +250,33 @@ func (s *Sequencer) step(ctx context.Context, tx prov.Tx) (n int, more bool, err
 }
 
 // integrate appends the records of changes, and updates the row states and
-// counters.
+// counters. The records are written while the store reads the row states
+// of the rows the changes touch (on the transaction's connection, which
+// nothing else uses meanwhile); only whether each change bypassed capture
+// waits for them.
 func (s *Sequencer) integrate(ctx context.Context, tx prov.Tx, changes []*change) (int, error) {
 	keys, err := touchedKeys(changes)
 	if err != nil {
 		return 0, err
 	}
-	states, err := s.q.rowStates(ctx, tx, keys)
+	type read struct {
+		states map[rowKey][]byte
+		err    error
+	}
+	done := make(chan read, 1)
+	go func() {
+		states, err := s.q.rowStates(ctx, tx, keys)
+		done <- read{states, err}
+	}()
+	b, err := prepareRecords(changes)
+	r := <-done // always: tx must not be in use when integrate returns
 	if err != nil {
 		return 0, err
 	}
-	b, err := buildRecords(changes, states)
-	if err != nil {
-		return 0, err
+	if r.err != nil {
+		return 0, r.err
 	}
+	b.applyStates(changes, r.states)
 	first, err := s.log.AppendTx(ctx, tx, b.entries)
 	if err != nil {
 		return 0, err
@@ -276,13 +287,7 @@ func (s *Sequencer) integrate(ctx context.Context, tx prov.Tx, changes []*change
 	for i := range b.index {
 		b.index[i].idx += first
 	}
-	if err := s.q.index(ctx, tx, b.index, b.acts); err != nil {
-		return 0, err
-	}
-	if err := s.q.putRowStates(ctx, tx, b.states); err != nil {
-		return 0, err
-	}
-	if err := s.q.count(ctx, tx, b.stats); err != nil {
+	if err := s.q.write(ctx, tx, b); err != nil {
 		return 0, err
 	}
 	if s.log.CanSign() {
@@ -331,14 +336,21 @@ type batch struct {
 // changes whose before-image is not the last state capture saw of the row
 // (known holds the states before the batch): a write bypassed capture.
 func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
-	state := make(map[rowKey][]byte, len(known)) // digest; nil: deleted
-	has := make(map[rowKey]bool, len(known))
-	for k, d := range known {
-		state[k], has[k] = d, true
+	b, err := prepareRecords(changes)
+	if err != nil {
+		return nil, err
 	}
+	b.applyStates(changes, known)
+	return b, nil
+}
+
+// prepareRecords is the part of buildRecords that does not depend on the
+// row states: each entry's data is its record without its end
+// (appendJSONOpen), the bypassed counters are zero and there are no states
+// yet; applyStates completes them.
+func prepareRecords(changes []*change) (*batch, error) {
 	b := &batch{entries: make([]prov.Entry, 0, len(changes)), stats: map[int64]*tableStats{},
 		index: make([]indexRow, 0, len(changes)), acts: map[string]*activitySpan{}}
-	final := map[rowKey]int{} // key → position in entries of its last change
 	for _, c := range changes {
 		t := c.table
 		st := b.stats[t.id]
@@ -385,29 +397,6 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 			attrs.After = json.RawMessage(c.new)
 		}
 		entity := func(pk string) string { return t.entity + "/" + pk }
-		bypass := false
-		if c.old != nil { // the before-image must be the last state capture saw
-			k := rowKey{t.id, oldPK}
-			if !has[k] || !bytes.Equal(state[k], c.oldSum) {
-				bypass = true
-			}
-			state[k], has[k] = nil, true
-			final[k] = len(b.entries)
-		} else if c.new != nil { // an insert: the key must not hold a row
-			k := rowKey{t.id, newPK}
-			if has[k] && state[k] != nil {
-				bypass = true
-			}
-		}
-		if c.new != nil {
-			k := rowKey{t.id, newPK}
-			state[k], has[k] = c.newSum, true
-			final[k] = len(b.entries)
-		}
-		if bypass {
-			attrs.Bypass = true
-			st.bypassed++
-		}
 		st.changes++
 		digest := "sha256:" + hex.EncodeToString(c.newSum)
 		var generatedPK [2]string // the key of each entity of rec.Generated
@@ -465,7 +454,7 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 			b.index = append(b.index, row)
 		}
 		rec.Attributes = attrs
-		data, err := rec.appendJSON(make([]byte, 0, 256+len(c.old)+len(c.new)))
+		data, err := rec.appendJSONOpen(make([]byte, 0, 256+maxJSONClose+len(c.old)+len(c.new)))
 		if err != nil {
 			return nil, fmt.Errorf("sequence: encode change %d: %w", c.id, err)
 		}
@@ -478,12 +467,66 @@ func buildRecords(changes []*change, known map[rowKey][]byte) (*batch, error) {
 		}
 		b.entries = append(b.entries, e)
 	}
-	b.states = make([]rowState, 0, len(final))
-	for k, pos := range final {
-		b.states = append(b.states, rowState{rowKey: k, digest: state[k], idx: int64(pos)})
+	return b, nil
+}
+
+// applyStates completes a batch that prepareRecords made of changes, given
+// the row states before it (known): it flags the changes whose
+// before-image is not the last state capture saw of the row, or that
+// insert a key that holds a row, ends each record, counts the bypasses and
+// sets the row states after the batch.
+func (b *batch) applyStates(changes []*change, known map[rowKey][]byte) {
+	// One map for the state of every key, found once per image.
+	type keyState struct {
+		digest []byte // nil: deleted
+		has    bool   // the state is known
+		final  int    // position of its last change in the batch; -1: none
+	}
+	at := make(map[rowKey]int, len(known)+len(changes)/4) // key → its state in all
+	all := make([]keyState, 0, len(known)+len(changes))
+	get := func(k rowKey) *keyState { // valid until the next get
+		j, ok := at[k]
+		if !ok {
+			j = len(all)
+			all = append(all, keyState{final: -1})
+			at[k] = j
+		}
+		return &all[j]
+	}
+	for k, d := range known {
+		s := get(k)
+		s.digest, s.has = d, true
+	}
+	for i, c := range changes {
+		t := c.table
+		bypass := false
+		if c.old != nil { // the before-image must be the last state capture saw
+			s := get(rowKey{t.id, c.oldPK})
+			if !s.has || !bytes.Equal(s.digest, c.oldSum) {
+				bypass = true
+			}
+			s.digest, s.has, s.final = nil, true, i
+		} else if c.new != nil { // an insert: the key must not hold a row
+			if s := get(rowKey{t.id, c.newPK}); s.has && s.digest != nil {
+				bypass = true
+			}
+		}
+		if c.new != nil {
+			s := get(rowKey{t.id, c.newPK})
+			s.digest, s.has, s.final = c.newSum, true, i
+		}
+		if bypass {
+			b.stats[t.id].bypassed++
+		}
+		b.entries[i].Data = appendJSONClose(b.entries[i].Data, bypass)
+	}
+	b.states = make([]rowState, 0, len(at))
+	for k, j := range at {
+		if s := &all[j]; s.final >= 0 {
+			b.states = append(b.states, rowState{rowKey: k, digest: s.digest, idx: int64(s.final)})
+		}
 	}
 	sort.Slice(b.states, func(i, j int) bool { return b.states[i].idx < b.states[j].idx })
-	return b, nil
 }
 
 // changeRecord is the record of one row change. Its fields follow

@@ -869,6 +869,16 @@ func (sq *sqliteQueue) rowStates(ctx context.Context, tx prov.Tx, keys []rowKey)
 	return out, nil
 }
 
+func (sq *sqliteQueue) write(ctx context.Context, tx prov.Tx, b *batch) error {
+	if err := sq.index(ctx, tx, b.index, b.acts); err != nil {
+		return err
+	}
+	if err := sq.putRowStates(ctx, tx, b.states); err != nil {
+		return err
+	}
+	return sq.count(ctx, tx, b.stats)
+}
+
 func (sq *sqliteQueue) putRowStates(ctx context.Context, tx prov.Tx, states []rowState) error {
 	stmt, err := sqlTxOf(tx).PrepareContext(ctx, `INSERT INTO prov_row_state (relid, pk, digest, idx) VALUES (?, ?, ?, ?)
 		ON CONFLICT (relid, pk) DO UPDATE SET digest = excluded.digest, idx = excluded.idx`)

@@ -405,6 +405,8 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+	// SendBatch sends statements in one round trip (pipelined).
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 type txn struct {

@@ -47,6 +47,7 @@ func TestDecodeRefusesNamingTheField(t *testing.T) {
 		{"key twice, escaped as HTML", edit(t, `"name":"j"`, `"name":"j","a<b":1,"a\u003cb":2`), "job.a<b", "appears twice"},
 		{"key twice in a facet", edit(t, `"rowCount":3`, `"rowCount":3,"rowCount":4`), "outputs[0].outputFacets.outputStatistics.rowCount", "appears twice"},
 		{"malformed", okEvent[:len(okEvent)-1], "", "malformed JSON"},
+		{"a NUL byte after the event", okEvent + "\x00[", "", "malformed JSON"},
 		{"not an object", `[1]`, "", "want a JSON object"},
 		{"not an event", `{"eventTime":"2026-03-01T10:05:00Z","producer":"p"}`, "", "not an OpenLineage event"},
 	} {

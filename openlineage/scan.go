@@ -23,7 +23,7 @@ const maxDepth = 1000
 func checkJSON(data []byte) (*tape, error) {
 	s := &scan{data: data, tape: &tape{base: data, spans: make([]span, 0, len(data)/64+4)}}
 	err := s.value(0)
-	if err == nil && s.peek() != 0 {
+	if err == nil && (s.peek() != 0 || s.pos < len(data)) { // data after the value (peek is 0 at a NUL byte too)
 		err = errJSON
 	}
 	if err == nil {

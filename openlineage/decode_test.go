@@ -110,7 +110,8 @@ func seeds(t testing.TB) [][]byte {
 // FuzzDecode: Decode never panics; an event it accepts makes a record that
 // ParseRecord accepts and that gives the event back, byte for byte; and
 // Prepare's entry, made without parsing the record, is the one the log's
-// Prepare makes of it.
+// Prepare makes of it; Prepare refuses what Decode refuses, with the same
+// error, and its event is Decode's without the facets.
 func FuzzDecode(f *testing.F) {
 	for _, s := range seeds(f) {
 		f.Add(s)
@@ -123,6 +124,9 @@ func FuzzDecode(f *testing.F) {
 			var fe *openlineage.FieldError
 			if !errors.As(err, &fe) || !prov.IsKind(err, prov.Invalid) {
 				t.Fatalf("error is not an Invalid *FieldError: %v", err)
+			}
+			if _, _, perr := openlineage.Prepare(&tlog.Log{}, data); perr == nil || perr.Error() != err.Error() {
+				t.Fatalf("Prepare: %v, Decode: %v", perr, err)
 			}
 			return
 		}
@@ -141,9 +145,12 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, got, err := openlineage.Prepare(l, data)
+		pe, got, err := openlineage.Prepare(l, data)
 		if err != nil {
 			t.Fatalf("Prepare: %v", err)
+		}
+		if !reflect.DeepEqual(pe, withoutFacets(e)) {
+			t.Fatalf("Prepare's event differs from Decode's without facets:\n got %+v\nwant %+v", pe, e)
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Prepare's entry differs from the log's:\n got %+v\nwant %+v", got, want)
@@ -153,4 +160,36 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("event read back differs:\n%q\n%q", ev, data)
 		}
 	})
+}
+
+// withoutFacets is e with its facets (and its datasets') removed, as
+// Prepare decodes it.
+func withoutFacets(e *openlineage.Event) *openlineage.Event {
+	c := *e
+	if e.Run != nil {
+		r := *e.Run
+		r.Facets = nil
+		c.Run = &r
+	}
+	if e.Job != nil {
+		j := *e.Job
+		j.Facets = nil
+		c.Job = &j
+	}
+	strip := func(list []openlineage.Dataset) []openlineage.Dataset {
+		if list == nil {
+			return nil
+		}
+		out := make([]openlineage.Dataset, len(list))
+		for i, d := range list {
+			d.Facets, d.IOFacets = nil, nil
+			out[i] = d
+		}
+		return out
+	}
+	c.Inputs, c.Outputs = strip(e.Inputs), strip(e.Outputs)
+	if e.Dataset != nil {
+		c.Dataset = &strip([]openlineage.Dataset{*e.Dataset})[0]
+	}
+	return &c
 }

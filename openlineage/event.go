@@ -166,7 +166,12 @@ var (
 // columnLineage, outputStatistics, inputStatistics, dataQualityMetrics,
 // sourceCodeLocation) when their fields have the wrong type. It tolerates
 // what Tolerance lists.
-func Decode(data []byte) (*Event, error) {
+func Decode(data []byte) (*Event, error) { return decode(data, true) }
+
+// decode is Decode; without keep, the event's Facets and IOFacets are left
+// nil (the facets are validated all the same), which is all that its
+// record and the lineage index need, without a map of each facets object.
+func decode(data []byte, keep bool) (*Event, error) {
 	data = bytes.Trim(data, " \t\r\n")
 	if len(data) == 0 {
 		return nil, fieldErr("", "empty: want a JSON object")
@@ -181,13 +186,14 @@ func Decode(data []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := t.members(data)
+	var m [9]json.RawMessage
+	t.find(data, topKeys, m[:])
 	var top struct {
 		EventType, EventTime, Producer, SchemaURL, Run, Job, Dataset, Inputs, Outputs json.RawMessage
 	}
-	top.EventType, top.EventTime, top.Producer, top.SchemaURL = m["eventType"], m["eventTime"], m["producer"], m["schemaURL"]
-	top.Run, top.Job, top.Dataset, top.Inputs, top.Outputs = m["run"], m["job"], m["dataset"], m["inputs"], m["outputs"]
-	d := &decoder{t: t}
+	top.EventType, top.EventTime, top.Producer, top.SchemaURL = m[0], m[1], m[2], m[3]
+	top.Run, top.Job, top.Dataset, top.Inputs, top.Outputs = m[4], m[5], m[6], m[7], m[8]
+	d := &decoder{t: t, keep: keep}
 	e := &Event{Raw: data}
 	switch {
 	case top.Run != nil:
@@ -267,6 +273,44 @@ func Decode(data []byte) (*Event, error) {
 	return e, nil
 }
 
+// The keys the decoder reads, for tape.find.
+var (
+	topKeys      = []string{"eventType", "eventTime", "producer", "schemaURL", "run", "job", "dataset", "inputs", "outputs"}
+	runKeys      = []string{"runId", "facets"}
+	nameKeys     = []string{"namespace", "name", "facets"}
+	parentKeys   = []string{"run", "job"}
+	runIDKeys    = []string{"runId"}
+	codeKeys     = []string{"version", "url"}
+	versionKeys  = []string{"datasetVersion"}
+	fieldsKeys   = []string{"fields"}
+	fieldKeys    = []string{"name"}
+	sourceKeys   = []string{"uri", "name"}
+	facetKeys    = []string{"_producer", "_schemaURL", "_deleted"}
+	clKeys       = []string{"fields", "dataset"}
+	clFieldKeys  = []string{"inputFields", "transformationType"}
+	inFieldKeys  = []string{"namespace", "name", "field", "transformations"}
+	transformKey = []string{"type", "subtype"}
+)
+
+// The facets the decoder reads, by their index in facetRefs.
+const (
+	fParent = iota
+	fSourceCodeLocation
+	fVersion
+	fSchema
+	fDataSource
+	fColumnLineage
+	fOutputStatistics
+	fInputStatistics
+	fDataQualityMetrics
+	nFacets
+)
+
+var facetNames = [nFacets]string{"parent", "sourceCodeLocation", "version", "schema", "dataSource", "columnLineage", "outputStatistics", "inputStatistics", "dataQualityMetrics"}
+
+// facetRefs are the facets of a facets object that the decoder reads.
+type facetRefs [nFacets]json.RawMessage
+
 // specVersion reads the spec version of a schemaURL as a number: 2-0-2 is
 // 20002.
 func specVersion(schemaURL string) (int, bool) {
@@ -282,7 +326,9 @@ func specVersion(schemaURL string) (int, bool) {
 
 type decoder struct {
 	t         *tape // of the event's JSON, from checkJSON
+	keep      bool  // keep the facets (Facets, IOFacets)
 	tolerated []Tolerance
+	okURI     []byte // the last quoted string uri found an absolute URI
 }
 
 func (d *decoder) tolerate(path, what string) {
@@ -309,6 +355,29 @@ func (d *decoder) str(path string, raw json.RawMessage, required bool) (string, 
 		return "", fieldErr(path, "want a string, got %s", kindOf(raw))
 	}
 	return unquoteRaw(raw), nil
+}
+
+// strAt is str of the field at path+field, with the path made only for an
+// error.
+func (d *decoder) strAt(path, field string, raw json.RawMessage, required bool) (string, error) {
+	if raw != nil && raw[0] == '"' {
+		return unquoteRaw(raw), nil
+	}
+	return d.str(path+field, raw, required)
+}
+
+// fields is object without a map: the values of keys, into out; present is
+// false if raw is nil.
+func (d *decoder) fields(path string, raw json.RawMessage, keys []string, out []json.RawMessage) (present bool, err error) {
+	clear(out)
+	if raw == nil {
+		return false, nil
+	}
+	if raw[0] != '{' {
+		return false, fieldErr(path, "want an object, got %s", kindOf(raw))
+	}
+	d.t.find(raw, keys, out)
+	return true, nil
 }
 
 // object decodes a JSON object into its members, refusing other types.
@@ -357,16 +426,35 @@ func (d *decoder) time(path, s string) (time.Time, error) {
 
 // uri notes a value that should be an absolute URI and is not.
 func (d *decoder) uri(path, s string) {
-	if u, err := url.Parse(s); err != nil || u.Scheme == "" {
+	if !isURI(s) {
 		d.tolerate(path, TolerateNotURI)
 	}
 }
 
-func (d *decoder) name(path string, m map[string]json.RawMessage) (ns, name string, err error) {
-	if ns, err = d.str(path+".namespace", m["namespace"], true); err != nil {
+func isURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != ""
+}
+
+// uriRaw is uri of a JSON string as sent, which is the same in most facets
+// of an event (their _producer): the last one found a URI is not parsed
+// again. The path is made only to note a value that is not a URI.
+func (d *decoder) uriRaw(path, field string, q json.RawMessage) {
+	if bytes.Equal(q, d.okURI) {
+		return
+	}
+	if !isURI(unquoteRaw(q)) {
+		d.tolerate(path+field, TolerateNotURI)
+		return
+	}
+	d.okURI = q
+}
+
+func (d *decoder) name(path string, nsRaw, nameRaw json.RawMessage) (ns, name string, err error) {
+	if ns, err = d.strAt(path, ".namespace", nsRaw, true); err != nil {
 		return "", "", err
 	}
-	if name, err = d.str(path+".name", m["name"], true); err != nil {
+	if name, err = d.strAt(path, ".name", nameRaw, true); err != nil {
 		return "", "", err
 	}
 	if len(ns) > maxNameLen {
@@ -379,49 +467,73 @@ func (d *decoder) name(path string, m map[string]json.RawMessage) (ns, name stri
 }
 
 // facets decodes a facets object: every facet is an object; _deleted, if
-// present, is a boolean (job and dataset facets).
-func (d *decoder) facets(path string, raw json.RawMessage) (Facets, error) {
-	m, err := d.object(path, raw)
-	if err != nil || m == nil {
-		return nil, err
+// present, is a boolean (job and dataset facets). It returns the facets if
+// the decoder keeps them, and notes in refs those it reads.
+func (d *decoder) facets(path string, raw json.RawMessage, refs *facetRefs) (Facets, error) {
+	if raw == nil {
+		return nil, nil
 	}
-	for k, v := range m {
-		p := path + "." + k
+	if raw[0] != '{' {
+		return nil, fieldErr(path, "want an object, got %s", kindOf(raw))
+	}
+	var m Facets
+	if d.keep {
+		m = Facets{}
+	}
+	it := d.t.iter(raw)
+	for {
+		q, v, ok := it.next()
+		if !ok {
+			break
+		}
+		name, key := q[1:len(q)-1], ""
+		if bytes.IndexByte(name, '\\') >= 0 {
+			key = unquoteRaw(q)
+			name = []byte(key)
+		}
+		if m != nil {
+			if key == "" {
+				key = string(name)
+			}
+			m[key] = v
+		}
+		for i, f := range facetNames {
+			if string(name) == f {
+				refs[i] = v
+			}
+		}
 		if v[0] != '{' {
-			return nil, fieldErr(p, "a facet is an object, got %s", kindOf(v))
+			return nil, fieldErr(path+"."+string(name), "a facet is an object, got %s", kindOf(v))
 		}
-		fm := d.t.lookup(v, "_producer", "_schemaURL", "_deleted")
-		var base struct{ Producer, SchemaURL, Deleted json.RawMessage }
-		base.Producer, base.SchemaURL, base.Deleted = fm[0], fm[1], fm[2]
-		if base.Producer == nil || base.SchemaURL == nil {
-			d.tolerate(p, TolerateFacetBase)
+		var base [3]json.RawMessage // _producer, _schemaURL, _deleted
+		d.t.find(v, facetKeys, base[:])
+		if base[0] == nil || base[1] == nil {
+			d.tolerate(path+"."+string(name), TolerateFacetBase)
 		}
-		if base.Producer != nil {
-			s, err := d.str(p+"._producer", base.Producer, true)
-			if err != nil {
-				return nil, err
+		if p := base[0]; p != nil {
+			if p[0] != '"' {
+				return nil, fieldErr(path+"."+string(name)+"._producer", "want a string, got %s", kindOf(p))
 			}
-			d.uri(p+"._producer", s)
+			d.uriRaw(path+"."+string(name), "._producer", p)
 		}
-		if base.SchemaURL != nil {
-			if _, err := d.str(p+"._schemaURL", base.SchemaURL, true); err != nil {
-				return nil, err
-			}
+		if u := base[1]; u != nil && u[0] != '"' {
+			return nil, fieldErr(path+"."+string(name)+"._schemaURL", "want a string, got %s", kindOf(u))
 		}
-		if base.Deleted != nil && !bytes.Equal(base.Deleted, []byte("true")) && !bytes.Equal(base.Deleted, []byte("false")) {
-			return nil, fieldErr(p+"._deleted", "want a boolean, got %s", kindOf(base.Deleted))
+		if del := base[2]; del != nil && !bytes.Equal(del, []byte("true")) && !bytes.Equal(del, []byte("false")) {
+			return nil, fieldErr(path+"."+string(name)+"._deleted", "want a boolean, got %s", kindOf(del))
 		}
 	}
-	return Facets(m), nil
+	return m, nil
 }
 
 func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
-	m, err := d.object(path, raw)
-	if err != nil {
+	var m [2]json.RawMessage // runId, facets
+	if _, err := d.fields(path, raw, runKeys, m[:]); err != nil {
 		return nil, err
 	}
 	r := &Run{}
-	if r.ID, err = d.str(path+".runId", m["runId"], true); err != nil {
+	var err error
+	if r.ID, err = d.strAt(path, ".runId", m[0], true); err != nil {
 		return nil, err
 	}
 	if r.ID == "" {
@@ -433,20 +545,23 @@ func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
 	if !uuidRE.MatchString(r.ID) {
 		d.tolerate(path+".runId", TolerateRunIDNotUUID)
 	}
-	if r.Facets, err = d.facets(path+".facets", m["facets"]); err != nil {
+	var refs facetRefs
+	if r.Facets, err = d.facets(path+".facets", m[1], &refs); err != nil {
 		return nil, err
 	}
-	if p, ok := r.Facets["parent"]; ok {
+	if p := refs[fParent]; p != nil {
 		pp := path + ".facets.parent"
-		pm, _ := d.object(pp, p)
-		rm, err := d.object(pp+".run", pm["run"])
+		var pm [2]json.RawMessage // run, job
+		d.t.find(p, parentKeys, pm[:])
+		var rm [1]json.RawMessage // runId
+		present, err := d.fields(pp+".run", pm[0], runIDKeys, rm[:])
 		if err != nil {
 			return nil, err
 		}
-		if rm == nil {
+		if !present {
 			return nil, fieldErr(pp+".run", "required: the parent run")
 		}
-		if r.ParentRun, err = d.str(pp+".run.runId", rm["runId"], true); err != nil {
+		if r.ParentRun, err = d.str(pp+".run.runId", rm[0], true); err != nil {
 			return nil, err
 		}
 		if r.ParentRun == "" || len(r.ParentRun) > maxNameLen {
@@ -455,7 +570,7 @@ func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
 		if !uuidRE.MatchString(r.ParentRun) {
 			d.tolerate(pp+".run.runId", TolerateRunIDNotUUID)
 		}
-		if r.ParentJob, err = d.job(pp+".job", pm["job"], true); err != nil {
+		if r.ParentJob, err = d.job(pp+".job", pm[1], true); err != nil {
 			return nil, err
 		}
 		r.ParentJob.Facets = nil
@@ -464,37 +579,41 @@ func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
 }
 
 func (d *decoder) job(path string, raw json.RawMessage, required bool) (*Job, error) {
-	m, err := d.object(path, raw)
+	var m [3]json.RawMessage // namespace, name, facets
+	present, err := d.fields(path, raw, nameKeys, m[:])
 	if err != nil {
 		return nil, err
 	}
-	if m == nil {
+	if !present {
 		if required {
 			return nil, fieldErr(path, "required")
 		}
 		return nil, nil
 	}
 	j := &Job{}
-	if j.Namespace, j.Name, err = d.name(path, m); err != nil {
+	if j.Namespace, j.Name, err = d.name(path, m[0], m[1]); err != nil {
 		return nil, err
 	}
-	if j.Facets, err = d.facets(path+".facets", m["facets"]); err != nil {
+	var refs facetRefs
+	if j.Facets, err = d.facets(path+".facets", m[2], &refs); err != nil {
 		return nil, err
 	}
-	if f, ok := j.Facets["sourceCodeLocation"]; ok {
-		fm, _ := d.object("", f)
-		if j.CodeVersion, err = d.str(path+".facets.sourceCodeLocation.version", fm["version"], false); err != nil {
+	if f := refs[fSourceCodeLocation]; f != nil {
+		var fm [2]json.RawMessage // version, url
+		d.t.find(f, codeKeys, fm[:])
+		fp := path + ".facets.sourceCodeLocation"
+		if j.CodeVersion, err = d.strAt(fp, ".version", fm[0], false); err != nil {
 			return nil, err
 		}
-		u, err := d.str(path+".facets.sourceCodeLocation.url", fm["url"], false)
+		u, err := d.strAt(fp, ".url", fm[1], false)
 		if err != nil {
 			return nil, err
 		}
 		if u != "" {
-			d.uri(path+".facets.sourceCodeLocation.url", u)
+			d.uri(fp+".url", u)
 		}
 		if len(j.CodeVersion) > maxNameLen {
-			return nil, fieldErr(path+".facets.sourceCodeLocation.version", "too long (%d bytes, at most %d)", len(j.CodeVersion), maxNameLen)
+			return nil, fieldErr(fp+".version", "too long (%d bytes, at most %d)", len(j.CodeVersion), maxNameLen)
 		}
 	}
 	return j, nil
@@ -511,7 +630,7 @@ func (d *decoder) datasets(path string, raw json.RawMessage, ioFacets string) ([
 	out := make([]Dataset, len(list))
 	for i, r := range list {
 		var err error
-		if out[i], err = d.dataset(fmt.Sprintf("%s[%d]", path, i), r, ioFacets); err != nil {
+		if out[i], err = d.dataset(path+"["+strconv.Itoa(i)+"]", r, ioFacets); err != nil {
 			return nil, err
 		}
 	}
@@ -520,57 +639,70 @@ func (d *decoder) datasets(path string, raw json.RawMessage, ioFacets string) ([
 
 func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Dataset, error) {
 	var ds Dataset
-	m, err := d.object(path, raw)
-	if err != nil {
+	keys := [4]string{"namespace", "name", "facets", ioFacets}
+	var m [4]json.RawMessage // namespace, name, facets, ioFacets
+	if _, err := d.fields(path, raw, keys[:], m[:]); err != nil {
 		return ds, err
 	}
-	if ds.Namespace, ds.Name, err = d.name(path, m); err != nil {
+	var err error
+	if ds.Namespace, ds.Name, err = d.name(path, m[0], m[1]); err != nil {
 		return ds, err
 	}
-	if ds.Facets, err = d.facets(path+".facets", m["facets"]); err != nil {
+	var refs, ioRefs facetRefs
+	if ds.Facets, err = d.facets(path+".facets", m[2], &refs); err != nil {
 		return ds, err
 	}
 	if ioFacets != "" {
-		if ds.IOFacets, err = d.facets(path+"."+ioFacets, m[ioFacets]); err != nil {
+		if ds.IOFacets, err = d.facets(path+"."+ioFacets, m[3], &ioRefs); err != nil {
 			return ds, err
 		}
 	}
 	fp := path + ".facets."
-	if f, ok := ds.Facets["version"]; ok {
-		fm, _ := d.object("", f)
-		if ds.Version, err = d.str(fp+"version.datasetVersion", fm["datasetVersion"], false); err != nil {
+	if f := refs[fVersion]; f != nil {
+		var fm [1]json.RawMessage
+		d.t.find(f, versionKeys, fm[:])
+		if ds.Version, err = d.strAt(fp, "version.datasetVersion", fm[0], false); err != nil {
 			return ds, err
 		}
 		if len(ds.Version) > maxNameLen {
 			return ds, fieldErr(fp+"version.datasetVersion", "too long (%d bytes, at most %d)", len(ds.Version), maxNameLen)
 		}
 	}
-	if f, ok := ds.Facets["schema"]; ok {
-		fm, _ := d.object("", f)
-		if fields := fm["fields"]; fields != nil {
+	if f := refs[fSchema]; f != nil {
+		var fm [1]json.RawMessage
+		d.t.find(f, fieldsKeys, fm[:])
+		if fields := fm[0]; fields != nil {
 			if fields[0] != '[' {
 				return ds, fieldErr(fp+"schema.fields", "want an array of fields, got %s", kindOf(fields))
 			}
-			for i, f := range d.t.elements(fields) {
-				fpath := fmt.Sprintf("%sschema.fields[%d]", fp, i)
-				fm, err := d.object(fpath, f)
-				if err != nil {
-					return ds, err
+			it := d.t.iter(fields)
+			for i := 0; ; i++ {
+				_, f, ok := it.next()
+				if !ok {
+					break
 				}
-				if _, err := d.str(fpath+".name", fm["name"], true); err != nil {
+				var name [1]json.RawMessage
+				if _, err := d.fields("", f, fieldKeys, name[:]); err != nil || name[0] == nil || name[0][0] != '"' {
+					fpath := fmt.Sprintf("%sschema.fields[%d]", fp, i)
+					if err != nil {
+						_, err = d.fields(fpath, f, fieldKeys, name[:])
+						return ds, err
+					}
+					_, err := d.str(fpath+".name", name[0], true)
 					return ds, err
 				}
 			}
 			ds.Schema = fields
 		}
 	}
-	if f, ok := ds.Facets["dataSource"]; ok {
-		fm, _ := d.object("", f)
-		uri, err := d.str(fp+"dataSource.uri", fm["uri"], false)
+	if f := refs[fDataSource]; f != nil {
+		var fm [2]json.RawMessage // uri, name
+		d.t.find(f, sourceKeys, fm[:])
+		uri, err := d.strAt(fp, "dataSource.uri", fm[0], false)
 		if err != nil {
 			return ds, err
 		}
-		name, err := d.str(fp+"dataSource.name", fm["name"], false)
+		name, err := d.strAt(fp, "dataSource.name", fm[1], false)
 		if err != nil {
 			return ds, err
 		}
@@ -582,30 +714,34 @@ func (d *decoder) dataset(path string, raw json.RawMessage, ioFacets string) (Da
 			ds.Source = name
 		}
 	}
-	if f, ok := ds.Facets["columnLineage"]; ok {
+	if f := refs[fColumnLineage]; f != nil {
 		if ds.Columns, err = d.columnLineage(fp+"columnLineage", f); err != nil {
 			return ds, err
 		}
 	}
-	iop := path + "." + ioFacets + "."
-	for _, s := range []struct{ facet, rows, bytes string }{
-		{"outputStatistics", "rowCount", "size"},
-		{"inputStatistics", "rowCount", "size"},
-		{"dataQualityMetrics", "rowCount", "bytes"},
+	for _, s := range []struct {
+		facet       int
+		rows, bytes string
+	}{
+		{fOutputStatistics, "rowCount", "size"},
+		{fInputStatistics, "rowCount", "size"},
+		{fDataQualityMetrics, "rowCount", "bytes"},
 	} {
-		f, ok := ds.IOFacets[s.facet]
-		if !ok {
+		f := ioRefs[s.facet]
+		if f == nil {
 			continue
 		}
-		fm, _ := d.object("", f)
-		if s.facet == "dataQualityMetrics" && fm["columnMetrics"] == nil {
-			d.tolerate(iop+s.facet, TolerateNoColumnMetrics)
+		var fm [3]json.RawMessage // rows, bytes, columnMetrics
+		d.t.find(f, []string{s.rows, s.bytes, "columnMetrics"}, fm[:])
+		iop := path + "." + ioFacets + "." + facetNames[s.facet]
+		if s.facet == fDataQualityMetrics && fm[2] == nil {
+			d.tolerate(iop, TolerateNoColumnMetrics)
 		}
-		rows, err := d.integer(iop+s.facet+"."+s.rows, fm[s.rows])
+		rows, err := d.integer(iop+"."+s.rows, fm[0])
 		if err != nil {
 			return ds, err
 		}
-		size, err := d.integer(iop+s.facet+"."+s.bytes, fm[s.bytes])
+		size, err := d.integer(iop+"."+s.bytes, fm[1])
 		if err != nil {
 			return ds, err
 		}
@@ -643,81 +779,100 @@ func truncate(b []byte, n int) []byte {
 }
 
 func (d *decoder) columnLineage(path string, raw json.RawMessage) ([]ColumnEdge, error) {
-	fm := d.t.members(raw)
-	var f struct{ Fields, Dataset json.RawMessage }
-	f.Fields, f.Dataset = fm["fields"], fm["dataset"]
+	var f [2]json.RawMessage // fields, dataset
+	d.t.find(raw, clKeys, f[:])
 	var out []ColumnEdge
-	fields, err := d.object(path+".fields", f.Fields)
+	fields, err := d.object(path+".fields", f[0])
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range sortedKeys(fields) {
-		fpath := path + ".fields." + name
-		fm, err := d.object(fpath, fields[name])
-		if err != nil {
+		var fm [2]json.RawMessage // inputFields, transformationType
+		if _, err := d.fields("", fields[name], clFieldKeys, fm[:]); err != nil {
+			_, err = d.fields(path+".fields."+name, fields[name], clFieldKeys, fm[:])
 			return nil, err
 		}
-		in := fm["inputFields"]
+		in := fm[0]
 		if in == nil {
-			return nil, fieldErr(fpath+".inputFields", "required: the input fields column %q derives from", name)
+			return nil, fieldErr(path+".fields."+name+".inputFields", "required: the input fields column %q derives from", name)
 		}
-		legacy, err := d.str(fpath+".transformationType", fm["transformationType"], false)
+		legacy, err := d.strAt(path+".fields."+name, ".transformationType", fm[1], false)
 		if err != nil {
 			return nil, err
 		}
-		edges, err := d.inputFields(fpath+".inputFields", in, name, legacy)
-		if err != nil {
+		if out, err = d.inputFields(out, path+".fields."+name+".inputFields", in, name, legacy); err != nil {
 			return nil, err
 		}
-		out = append(out, edges...)
 	}
-	if f.Dataset != nil {
-		edges, err := d.inputFields(path+".dataset", f.Dataset, "", "")
-		if err != nil {
+	if f[1] != nil {
+		if out, err = d.inputFields(out, path+".dataset", f[1], "", ""); err != nil {
 			return nil, err
 		}
-		out = append(out, edges...)
 	}
 	return out, nil
 }
 
-func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy string) ([]ColumnEdge, error) {
+// inputFields appends the edges of an inputFields list to out. Paths are
+// made only for errors and tolerances.
+func (d *decoder) inputFields(out []ColumnEdge, path string, raw json.RawMessage, field, legacy string) ([]ColumnEdge, error) {
 	if raw[0] != '[' {
 		return nil, fieldErr(path, "want an array of input fields, got %s", kindOf(raw))
 	}
-	list := d.t.elements(raw)
-	out := make([]ColumnEdge, 0, len(list))
-	for i, r := range list {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		m, err := d.object(p, r)
-		if err != nil {
+	it := d.t.iter(raw)
+	for i := 0; ; i++ {
+		_, r, ok := it.next()
+		if !ok {
+			break
+		}
+		at := func() string { return path + "[" + strconv.Itoa(i) + "]" }
+		var m [4]json.RawMessage // namespace, name, field, transformations
+		if _, err := d.fields("", r, inFieldKeys, m[:]); err != nil {
+			_, err = d.fields(at(), r, inFieldKeys, m[:])
 			return nil, err
 		}
 		e := ColumnEdge{Field: field, Transformation: legacy}
-		if e.InputNamespace, e.InputName, err = d.name(p, m); err != nil {
+		var err error
+		if isStr(m[0]) && isStr(m[1]) {
+			e.InputNamespace, e.InputName = unquoteRaw(m[0]), unquoteRaw(m[1])
+		}
+		if !isStr(m[0]) || !isStr(m[1]) || len(e.InputNamespace) > maxNameLen || len(e.InputName) > maxNameLen {
+			if e.InputNamespace, e.InputName, err = d.name(at(), m[0], m[1]); err != nil {
+				return nil, err
+			}
+		}
+		if !isStr(m[2]) {
+			_, err := d.str(at()+".field", m[2], true)
 			return nil, err
 		}
-		if e.InputField, err = d.str(p+".field", m["field"], true); err != nil {
-			return nil, err
-		}
-		if t := m["transformations"]; t != nil {
+		e.InputField = unquoteRaw(m[2])
+		if t := m[3]; t != nil {
 			if t[0] != '[' {
-				return nil, fieldErr(p+".transformations", "want an array, got %s", kindOf(t))
+				return nil, fieldErr(at()+".transformations", "want an array, got %s", kindOf(t))
 			}
 			var words []string
-			for j, traw := range d.t.elements(t) {
-				tp := fmt.Sprintf("%s.transformations[%d]", p, j)
-				tr, err := d.object(tp, traw)
-				if err != nil {
+			tit := d.t.iter(t)
+			for j := 0; ; j++ {
+				_, traw, ok := tit.next()
+				if !ok {
+					break
+				}
+				tp := func() string { return at() + ".transformations[" + strconv.Itoa(j) + "]" }
+				var tr [2]json.RawMessage // type, subtype
+				if _, err := d.fields("", traw, transformKey, tr[:]); err != nil {
+					_, err = d.fields(tp(), traw, transformKey, tr[:])
 					return nil, err
 				}
-				typ, err := d.str(tp+".type", tr["type"], true)
-				if err != nil {
+				if !isStr(tr[0]) {
+					_, err := d.str(tp()+".type", tr[0], true)
 					return nil, err
 				}
-				sub, err := d.str(tp+".subtype", tr["subtype"], false)
-				if err != nil {
+				if tr[1] != nil && !isStr(tr[1]) {
+					_, err := d.str(tp()+".subtype", tr[1], false)
 					return nil, err
+				}
+				typ, sub := unquoteRaw(tr[0]), ""
+				if tr[1] != nil {
+					sub = unquoteRaw(tr[1])
 				}
 				if sub != "" {
 					typ += "/" + sub
@@ -732,6 +887,9 @@ func (d *decoder) inputFields(path string, raw json.RawMessage, field, legacy st
 	}
 	return out, nil
 }
+
+// isStr reports whether raw is a JSON string.
+func isStr(raw json.RawMessage) bool { return raw != nil && raw[0] == '"' }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -43,7 +43,7 @@ func Indexer(store prov.Store) tlog.Indexer {
 					continue
 				}
 				var err error
-				if ev, err = Decode(raw); err != nil {
+				if ev, err = decode(raw, false); err != nil { // the index reads no facet
 					return &tlog.RecordError{N: i, Err: err}
 				}
 			}

@@ -28,7 +28,8 @@ type Result struct {
 
 // Prepare validates one event and makes its log entry. It refuses an event
 // over the log's record limit, and one that Decode refuses, with an error
-// of kind Invalid that names the field.
+// of kind Invalid that names the field. The event's facets are validated
+// but not kept (its Facets and IOFacets are nil): Decode keeps them.
 func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 	raw = bytes.Trim(raw, " \t\r\n")
 	max := l.MaxRecordBytes
@@ -39,7 +40,7 @@ func Prepare(l *tlog.Log, raw []byte) (*Event, prov.Entry, error) {
 		return nil, prov.Entry{}, &prov.Error{Kind: prov.Invalid, Err: &SizeError{Size: len(raw), Limit: max},
 			Message: fmt.Sprintf("OpenLineage event is %d bytes, over the limit of %d bytes: send smaller events (fewer facets, or split the inputs and outputs), or raise the limit (--max-record-bytes)", len(raw), max)}
 	}
-	ev, err := Decode(raw)
+	ev, err := decode(raw, false)
 	if err != nil {
 		return nil, prov.Entry{}, err
 	}

@@ -205,18 +205,15 @@ func EventOf(record []byte) (event []byte, ok bool) {
 	return nil, false
 }
 
-// quotedLen is the length of appendQuoted's JSON string of s.
+// quotedLen is the length of appendQuoted's JSON string of s when s is
+// valid JSON, whose only control characters are white space outside
+// strings (Record's events are): each quote, backslash, newline, carriage
+// return and tab takes one byte more. Other control characters take five
+// more, which appendQuoted's append makes room for.
 func quotedLen(s []byte) int {
 	n := len(s) + 2
-	for _, c := range s {
-		if c < 0x20 || c == '"' || c == '\\' {
-			n++
-			switch c {
-			case '"', '\\', '\n', '\r', '\t':
-			default:
-				n += 4 // \u00XX
-			}
-		}
+	for _, c := range []byte{'"', '\\', '\n', '\r', '\t'} {
+		n += bytes.Count(s, []byte{c})
 	}
 	return n
 }

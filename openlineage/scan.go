@@ -120,6 +120,15 @@ func (s *scan) peek() byte {
 	return 0
 }
 
+// plain marks the bytes a JSON string holds as they are: not a quote, a
+// backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str scans a string and returns it quoted, and whether it has escapes.
 func (s *scan) str() ([]byte, bool, error) {
 	if s.peek() != '"' {
@@ -127,6 +136,12 @@ func (s *scan) str() ([]byte, bool, error) {
 	}
 	escaped := false
 	for i := s.pos + 1; i < len(s.data); i++ {
+		for i < len(s.data) && plain[s.data[i]] {
+			i++
+		}
+		if i == len(s.data) {
+			break
+		}
 		switch c := s.data[i]; {
 		case c == '\\':
 			escaped = true
@@ -170,8 +185,8 @@ func (s *scan) value(depth int) error {
 		}
 		// The keys of this object are s.keys[base:], unescaped, so that
 		// "a<b" and "a\u003cb" are the same key, as every parser reads them.
+		// (An error ends the scan: only a complete object pops its keys.)
 		base := len(s.keys)
-		defer func() { s.keys = s.keys[:base] }()
 		for {
 			q, esc, err := s.str()
 			if err != nil {
@@ -206,6 +221,7 @@ func (s *scan) value(depth int) error {
 			case '}':
 				s.pos++
 				s.close(k)
+				s.keys = s.keys[:base]
 				return nil
 			default:
 				return errJSON
@@ -407,25 +423,64 @@ func isHex4(b []byte) bool {
 // map of all its members.
 func (t *tape) lookup(obj []byte, keys ...string) []json.RawMessage {
 	out := make([]json.RawMessage, len(keys))
-	i := skipSpace(obj, 1)
-	for i < len(obj) && obj[i] == '"' {
-		n := skipValue(obj[i:])
-		k := obj[i+1 : i+n-1]
+	t.find(obj, keys, out)
+	return out
+}
+
+// find is lookup into out (len(out) == len(keys)), which the caller may
+// keep on its stack.
+func (t *tape) find(obj []byte, keys []string, out []json.RawMessage) {
+	clear(out)
+	it := t.iter(obj)
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			return
+		}
+		k = k[1 : len(k)-1]
 		escaped := bytes.IndexByte(k, '\\') >= 0
-		i = skipSpace(obj, i+n) + 1
-		i = skipSpace(obj, i)
-		n = t.skip(obj[i:])
 		for j, want := range keys {
 			if string(k) == want || escaped && unquoteKey(k) == want {
-				out[j] = obj[i : i+n : i+n]
+				out[j] = v
 			}
 		}
-		i = skipSpace(obj, i+n)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
 	}
-	return out
+}
+
+// iter walks the members of a valid JSON object, or the elements of a
+// valid JSON array, in order, without building a map or a slice of them.
+type iter struct {
+	t   *tape
+	b   []byte
+	i   int
+	obj bool
+}
+
+func (t *tape) iter(b []byte) iter {
+	return iter{t: t, b: b, i: skipSpace(b, 1), obj: b[0] == '{'}
+}
+
+// next returns the next member's key (quoted, as sent) and value, or for
+// an array the next element as val; ok is false at the end.
+func (it *iter) next() (key, val []byte, ok bool) {
+	b, i := it.b, it.i
+	if i >= len(b) || b[i] == '}' || b[i] == ']' {
+		return nil, nil, false
+	}
+	if it.obj {
+		n := skipString(b[i:])
+		key = b[i : i+n]
+		i = skipSpace(b, i+n) + 1 // the colon
+		i = skipSpace(b, i)
+	}
+	n := it.t.skip(b[i:])
+	val = b[i : i+n : i+n]
+	i = skipSpace(b, i+n)
+	if i < len(b) && b[i] == ',' {
+		i = skipSpace(b, i+1)
+	}
+	it.i = i
+	return key, val, true
 }
 
 func unquoteKey(k []byte) string {

@@ -149,7 +149,6 @@ func fieldErr(path, format string, args ...any) error {
 const maxNameLen = 2000
 
 var (
-	uuidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	versionRE = regexp.MustCompile(`/spec/([0-9]+)-([0-9]+)-([0-9]+)/OpenLineage\.json`)
 )
 
@@ -310,6 +309,28 @@ var facetNames = [nFacets]string{"parent", "sourceCodeLocation", "version", "sch
 
 // facetRefs are the facets of a facets object that the decoder reads.
 type facetRefs [nFacets]json.RawMessage
+
+// isUUID reports whether s is a UUID in its text form: 32 hex digits in
+// groups of 8-4-4-4-12, either case.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // specVersion reads the spec version of a schemaURL as a number: 2-0-2 is
 // 20002.
@@ -542,7 +563,7 @@ func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
 	if len(r.ID) > maxNameLen {
 		return nil, fieldErr(path+".runId", "too long (%d bytes, at most %d)", len(r.ID), maxNameLen)
 	}
-	if !uuidRE.MatchString(r.ID) {
+	if !isUUID(r.ID) {
 		d.tolerate(path+".runId", TolerateRunIDNotUUID)
 	}
 	var refs facetRefs
@@ -567,7 +588,7 @@ func (d *decoder) run(path string, raw json.RawMessage) (*Run, error) {
 		if r.ParentRun == "" || len(r.ParentRun) > maxNameLen {
 			return nil, fieldErr(pp+".run.runId", "want a run id of 1 to %d bytes", maxNameLen)
 		}
-		if !uuidRE.MatchString(r.ParentRun) {
+		if !isUUID(r.ParentRun) {
 			d.tolerate(pp+".run.runId", TolerateRunIDNotUUID)
 		}
 		if r.ParentJob, err = d.job(pp+".job", pm[1], true); err != nil {
@@ -902,3 +923,7 @@ func contains(list []string, s string) bool {
 
 // errDup is the message of a key that appears twice.
 var errJSON = errors.New("malformed JSON")
+
+// errDupKey is a key twice in one object, found by a scan that does not
+// note the path (checkJSON scans again for it).
+var errDupKey = errors.New("a key twice in one object")

@@ -22,13 +22,12 @@ const maxDepth = 1000
 // It returns the tape of data's containers, for the decoder to skip them.
 func checkJSON(data []byte) (*tape, error) {
 	s := &scan{data: data, tape: &tape{base: data, spans: make([]span, 0, len(data)/64+4)}}
-	err := s.value(0)
-	if err == nil && (s.peek() != 0 || s.pos < len(data)) { // data after the value (peek is 0 at a NUL byte too)
-		err = errJSON
-	}
-	if err == nil {
+	if s.all() == nil {
 		return s.tape, nil
 	}
+	// Refused: scan again noting the path, to name the field at fault.
+	s = &scan{data: data, tape: &tape{base: data}, track: true}
+	err := s.all()
 	if err != errJSON {
 		return nil, err
 	}
@@ -72,6 +71,15 @@ func (t *tape) skip(b []byte) int {
 	return skipValue(b)
 }
 
+// all scans the value that data must be, and nothing after it.
+func (s *scan) all() error {
+	err := s.value(0)
+	if err == nil && (s.peek() != 0 || s.pos < len(s.data)) { // data after the value (peek is 0 at a NUL byte too)
+		err = errJSON
+	}
+	return err
+}
+
 func asSyntax(err error, target **json.SyntaxError) bool {
 	se, ok := err.(*json.SyntaxError)
 	if ok {
@@ -84,8 +92,9 @@ type scan struct {
 	tape          *tape
 	data          []byte
 	pos           int
-	path          []pathElem
-	keys          [][]byte // the keys of the objects being scanned, innermost last
+	track         bool       // note the path (to name a field in an error)
+	path          []pathElem // if track
+	keys          [][]byte   // the keys of the objects being scanned, innermost last
 	depthExceeded bool
 }
 
@@ -110,13 +119,15 @@ func (s *scan) field() string {
 }
 
 func (s *scan) peek() byte {
-	for ; s.pos < len(s.data); s.pos++ {
-		switch c := s.data[s.pos]; c {
-		case ' ', '\t', '\r', '\n':
-		default:
+	i := s.pos
+	for ; i < len(s.data); i++ {
+		c := s.data[i]
+		if c > ' ' || c != ' ' && c != '\n' && c != '\t' && c != '\r' {
+			s.pos = i
 			return c
 		}
 	}
+	s.pos = i
 	return 0
 }
 
@@ -200,9 +211,14 @@ func (s *scan) value(depth int) error {
 				}
 				key = []byte(k)
 			}
-			s.path = append(s.path, pathElem{key: q, index: -1})
+			if s.track {
+				s.path = append(s.path, pathElem{key: q, index: -1})
+			}
 			for _, k := range s.keys[base:] {
 				if bytes.Equal(k, key) {
+					if !s.track {
+						return errDupKey
+					}
 					return fieldErr(s.field(), "appears twice in one object: an event must say one thing")
 				}
 			}
@@ -214,7 +230,9 @@ func (s *scan) value(depth int) error {
 			if err := s.value(depth + 1); err != nil {
 				return err
 			}
-			s.path = s.path[:len(s.path)-1]
+			if s.track {
+				s.path = s.path[:len(s.path)-1]
+			}
 			switch s.peek() {
 			case ',':
 				s.pos++
@@ -236,11 +254,15 @@ func (s *scan) value(depth int) error {
 			return nil
 		}
 		for i := 0; ; i++ {
-			s.path = append(s.path, pathElem{index: i})
+			if s.track {
+				s.path = append(s.path, pathElem{index: i})
+			}
 			if err := s.value(depth + 1); err != nil {
 				return err
 			}
-			s.path = s.path[:len(s.path)-1]
+			if s.track {
+				s.path = s.path[:len(s.path)-1]
+			}
 			switch s.peek() {
 			case ',':
 				s.pos++

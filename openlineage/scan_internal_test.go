@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 )
 
@@ -76,5 +77,20 @@ func FuzzTape(f *testing.F) {
 	f.Add([]byte(`{"a":[1,{"b":"{[}"},[]],"c":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkTape(t, data)
+	})
+}
+
+// uuidRE is what isUUID checks, as a regular expression.
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func FuzzIsUUID(f *testing.F) {
+	for _, s := range []string{"0195a000-0000-7000-8000-000000000002", "0195A000-0000-7000-8000-00000000000F", "0195a000-0000-7000-8000-00000000000g",
+		"0195a000-0000-7000-8000_000000000002", "0195a000-0000-7000-8000-0000000000021", "run_id", "", "0195a000000070008000000000000002----"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isUUID(s), uuidRE.MatchString(s); got != want {
+			t.Fatalf("isUUID(%q) = %v, the expression says %v", s, got, want)
+		}
 	})
 }

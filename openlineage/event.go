@@ -421,12 +421,48 @@ var timeLayouts = []struct {
 	{"2006-01-02T15:04:05.999999999", false},
 }
 
-// timeRE is the shape of the times Decode reads: RFC 3339, where the zone
-// may be missing (tolerated) or written without a colon.
-var timeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?$`)
+// isTime reports whether s has the shape of the times Decode reads: RFC
+// 3339, where the zone may be missing (tolerated) or written without a
+// colon; as a regular expression (FuzzIsTime holds it to it),
+// ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?$
+func isTime(s string) bool {
+	const shape = "0000-00-00T00:00:00"
+	if len(s) < len(shape) {
+		return false
+	}
+	for i := 0; i < len(shape); i++ {
+		if shape[i] == '0' && !isDigit(s[i]) || shape[i] != '0' && s[i] != shape[i] {
+			return false
+		}
+	}
+	s = s[len(shape):]
+	if len(s) > 0 && s[0] == '.' {
+		n := 1
+		for n < len(s) && isDigit(s[n]) {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return false
+		}
+		s = s[n:]
+	}
+	switch {
+	case s == "" || s == "Z":
+		return true
+	case s[0] != '+' && s[0] != '-':
+		return false
+	case len(s) == 5:
+		return isDigit(s[1]) && isDigit(s[2]) && isDigit(s[3]) && isDigit(s[4])
+	case len(s) == 6:
+		return isDigit(s[1]) && isDigit(s[2]) && s[3] == ':' && isDigit(s[4]) && isDigit(s[5])
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func (d *decoder) time(path, s string) (time.Time, error) {
-	if !timeRE.MatchString(s) {
+	if !isTime(s) {
 		return time.Time{}, fieldErr(path, `%q is not a time: want RFC 3339, e.g. "2026-01-02T03:04:05.678Z"`, s)
 	}
 	for _, l := range timeLayouts {

@@ -94,3 +94,18 @@ func FuzzIsUUID(f *testing.F) {
 		}
 	})
 }
+
+// timeRE is what isTime checks, as a regular expression.
+var timeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?$`)
+
+func FuzzIsTime(f *testing.F) {
+	for _, s := range []string{"2026-03-01T10:05:00Z", "2026-03-01T10:05:00.123456789+01:00", "2026-03-01T10:05:00.1234567890Z", "2026-03-01T10:05:00.",
+		"2026-03-01T10:05:00+0100", "2026-03-01T10:05:00-01:0", "2026-03-01T10:05:00", "2026-03-01 10:05:00Z", "2026-03-01T10:05:00ZZ", "٢026-03-01T10:05:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isTime(s), timeRE.MatchString(s); got != want {
+			t.Fatalf("isTime(%q) = %v, the expression says %v", s, got, want)
+		}
+	})
+}

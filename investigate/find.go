@@ -364,20 +364,7 @@ func (p *plan) sql(d dialect, count bool) (string, []any) {
 	a := &args{d: d}
 	rc := d.rowChanges()
 	rel := a.relid(p.table.Relid)
-	var m []string // the match predicate on x
-	m = append(m, "x.relid = "+rel)
-	if p.match != nil {
-		m = append(m, a.in("x.activity", ids(p.match)))
-	}
-	if p.f.Agent != "" {
-		m = append(m, "x.agent = "+a.add(p.f.Agent))
-	}
-	if !p.f.Since.IsZero() {
-		m = append(m, "x.at >= "+a.time(p.f.Since))
-	}
-	if !p.f.Until.IsZero() {
-		m = append(m, "x.at < "+a.time(p.f.Until))
-	}
+	m := append([]string{"x.relid = " + rel}, p.who(a)...) // the match predicate on x
 	if p.f.Column != "" {
 		m = append(m, a.hasColumn("x", p.f.Column))
 	}
@@ -438,16 +425,10 @@ func (p *plan) sql(d dialect, count bool) (string, []any) {
 	return q + "\nORDER BY x.idx", a.vals
 }
 
-// writersSQL is sql for --current --column C: the rows whose current
-// value of C a matching change wrote, from column_writers. That change is
-// the row's entry for C (its last update of C since it was inserted), or
-// else its insert (entry "*") if that wrote C. The exclusions (--not-…)
-// select nothing more here: an excluding change after the match that wrote
-// C or deleted the row would be the entry instead.
-func (p *plan) writersSQL(d dialect, count bool) (string, []any) {
-	a := &args{d: d}
-	cw := d.columnWriters()
-	rel, col := a.relid(p.table.Relid), a.add("."+p.f.Column)
+// who returns the predicates on the change x of the filters on who wrote
+// it and when: the matching activities, the agent, the time span. Their
+// placeholders are added to a in the order of the predicates.
+func (p *plan) who(a *args) []string {
 	var m []string
 	if p.match != nil {
 		m = append(m, a.in("x.activity", ids(p.match)))
@@ -461,6 +442,20 @@ func (p *plan) writersSQL(d dialect, count bool) (string, []any) {
 	if !p.f.Until.IsZero() {
 		m = append(m, "x.at < "+a.time(p.f.Until))
 	}
+	return m
+}
+
+// writersSQL is sql for --current --column C: the rows whose current
+// value of C a matching change wrote, from column_writers. That change is
+// the row's entry for C (its last update of C since it was inserted), or
+// else its insert (entry "*") if that wrote C. The exclusions (--not-…)
+// select nothing more here: an excluding change after the match that wrote
+// C or deleted the row would be the entry instead.
+func (p *plan) writersSQL(d dialect, count bool) (string, []any) {
+	a := &args{d: d}
+	cw := d.columnWriters()
+	rel, col := a.relid(p.table.Relid), a.add("."+p.f.Column)
+	m := p.who(a)
 	if len(p.pkeys) > 0 {
 		m = append(m, "NOT "+a.in("x.pk", p.pkeys))
 	}

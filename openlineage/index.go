@@ -242,9 +242,7 @@ func (w *indexWriter) flush(ctx context.Context) error {
 		for _, s := range w.queue {
 			b.Queue(w.d.q(s.query), s.args...)
 		}
-		if err := q.(interface {
-			SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-		}).SendBatch(ctx, b).Close(); err != nil {
+		if err := q.SendBatch(ctx, b).Close(); err != nil {
 			return prov.Errorf(prov.Internal, "openlineage: write the lineage index: %v", err)
 		}
 		return nil

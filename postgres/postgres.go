@@ -707,12 +707,10 @@ func (d *deferringConn) QueryRow(ctx context.Context, sql string, args ...any) p
 }
 
 // SendBatch is pgx's, for callers that pipeline statements of their own
-// (the lineage index).
+// (the lineage index, the sequencer).
 func (d *deferringConn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	d.t.flush(ctx, d.c)
-	return d.c.(interface {
-		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-	}).SendBatch(ctx, b)
+	return d.c.SendBatch(ctx, b)
 }
 
 func (d *deferringConn) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {

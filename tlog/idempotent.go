@@ -180,7 +180,7 @@ func (l *Log) appendIdempotentChunk(ctx context.Context, tx prov.Tx, b *idempote
 			ids = append(ids, e.EventID)
 		}
 	}
-	held := map[string]int64{}
+	var held map[string]int64 // none looked up when optimistic
 	if !b.optimistic {
 		var err error
 		if held, err = tx.EventIndexes(ctx, ids); err != nil {
